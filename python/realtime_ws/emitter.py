@@ -1,0 +1,207 @@
+"""A small event emitter with the reference SDK's semantics, for asyncio.
+
+- ``on``/``off``/``once``; callbacks may be plain functions or coroutine
+  functions (coroutines are scheduled as tasks on the running loop).
+- A callback is called with as many of the event's arguments as it accepts,
+  so ``ws.on("audio_interrupted", lambda: ...)`` and
+  ``ws.on("audio_interrupted", lambda ev: ...)`` both work.
+- ``_emit`` isolates listeners: an exception is logged and reported through the
+  ``error`` event (the session keeps working). ``_emit_strict`` is used for the
+  lifecycle events emitted inside ``connect()``/``close()``; as in the
+  reference, a listener error there propagates to the caller (after every
+  listener ran).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+logger = logging.getLogger("realtime_ws")
+
+Listener = Callable[..., Any]
+
+_ANY = 1 << 30
+
+
+def _arity(cb: Listener) -> int:
+    """How many positional arguments ``cb`` accepts (``_ANY`` if unbounded/unknown)."""
+    try:
+        sig = inspect.signature(cb)
+    except (TypeError, ValueError):
+        return _ANY
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return _ANY
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
+
+
+class _Entry(NamedTuple):
+    callback: Listener
+    once: bool
+    arity: int
+    is_coro: bool
+
+
+class EmittedEvent(NamedTuple):
+    """An item of :meth:`EventEmitter.events`: the event name and its payload (or None)."""
+
+    name: str
+    data: Any
+
+
+class EventEmitter:
+    """Listener registry and dispatch."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[_Entry]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._taps: list[asyncio.Queue[EmittedEvent | None]] = []
+
+    # -- registration -------------------------------------------------------------------------
+
+    def on(self, name: str, callback: Listener | None = None) -> Any:
+        """Registers ``callback`` for ``name`` (``"*"`` for every server event).
+
+        Without ``callback``, returns a decorator.
+        """
+        if callback is None:
+
+            def deco(cb: Listener) -> Listener:
+                self._add(name, cb, once=False)
+                return cb
+
+            return deco
+        self._add(name, callback, once=False)
+        return callback
+
+    def once(self, name: str, callback: Listener) -> Listener:
+        """Registers ``callback`` for the next ``name`` event only."""
+        self._add(name, callback, once=True)
+        return callback
+
+    def off(self, name: str, callback: Listener | None = None) -> None:
+        """Removes ``callback`` (or every listener of ``name`` when omitted)."""
+        entries = self._listeners.get(name)
+        if not entries:
+            return
+        if callback is None:
+            del self._listeners[name]
+        else:
+            for i, e in enumerate(entries):
+                if e.callback is callback or e.callback == callback:
+                    del entries[i]
+                    break
+            if not entries:
+                del self._listeners[name]
+        self._listeners_changed(name)
+
+    def _remove_entry(self, name: str, entry: _Entry) -> None:
+        entries = self._listeners.get(name)
+        if not entries:
+            return
+        for i, e in enumerate(entries):
+            if e is entry:
+                del entries[i]
+                break
+        if not entries:
+            del self._listeners[name]
+        self._listeners_changed(name)
+
+    def listener_count(self, name: str) -> int:
+        return len(self._listeners.get(name, ()))
+
+    def _add(self, name: str, cb: Listener, *, once: bool) -> None:
+        if not callable(cb):
+            raise TypeError(f"listener for {name!r} must be callable, got {type(cb).__name__}")
+        is_coro = inspect.iscoroutinefunction(cb) or inspect.iscoroutinefunction(
+            getattr(cb, "__call__", None)  # noqa: B004
+        )
+        self._listeners.setdefault(name, []).append(_Entry(cb, once, _arity(cb), is_coro))
+        self._listeners_changed(name)
+
+    def _listeners_changed(self, name: str) -> None:
+        """Hook for subclasses that tell the core which events are wanted."""
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def _call(self, name: str, entry: _Entry, args: tuple[Any, ...]) -> None:
+        if entry.once:
+            self._remove_entry(name, entry)
+        a = args if entry.arity >= len(args) else args[: entry.arity]
+        result = entry.callback(*a)
+        if entry.is_coro or inspect.isawaitable(result):
+            self._spawn(name, result)
+
+    def _spawn(self, name: str, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self._report_listener_error(name, t.exception())  # type: ignore[arg-type]
+
+        task.add_done_callback(done)
+
+    def _emit(self, name: str, *args: Any) -> None:
+        """Calls every listener; a listener exception is reported, never raised."""
+        entries = self._listeners.get(name)
+        if entries:
+            for entry in tuple(entries):
+                try:
+                    self._call(name, entry, args)
+                except Exception as exc:
+                    self._report_listener_error(name, exc)
+        if self._taps:
+            self._tap(name, args)
+
+    def _emit_strict(self, name: str, *args: Any) -> None:
+        """Calls every listener, then raises the first listener exception, if any."""
+        first: BaseException | None = None
+        entries = self._listeners.get(name)
+        if entries:
+            for entry in tuple(entries):
+                try:
+                    self._call(name, entry, args)
+                except BaseException as exc:
+                    if first is None:
+                        first = exc
+        if self._taps:
+            self._tap(name, args)
+        if first is not None:
+            raise first
+
+    def _tap(self, name: str, args: tuple[Any, ...]) -> None:
+        item = EmittedEvent(name, args[0] if args else None)
+        for q in self._taps:
+            q.put_nowait(item)
+
+    def _report_listener_error(self, name: str, exc: BaseException) -> None:
+        logger.error("listener for %r raised", name, exc_info=exc)
+        if name == "error":
+            return  # never loop: an error listener's own failure is only logged
+        from .events import ErrorEvent
+
+        self._emit("error", ErrorEvent(error=exc, source="listener"))
+
+    # -- iteration --------------------------------------------------------------------------------
+
+    def _open_tap(self, maxsize: int = 0) -> asyncio.Queue[EmittedEvent | None]:
+        q: asyncio.Queue[EmittedEvent | None] = asyncio.Queue(maxsize)
+        self._taps.append(q)
+        return q
+
+    def _close_tap(self, q: asyncio.Queue[EmittedEvent | None]) -> None:
+        if q in self._taps:
+            self._taps.remove(q)
+
+    def _end_taps(self) -> None:
+        for q in self._taps:
+            q.put_nowait(None)

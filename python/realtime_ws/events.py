@@ -1,0 +1,151 @@
+"""Typed payloads of the events :class:`~realtime_ws.OpenAIRealtimeWebSocket` emits.
+
+Hot events (``audio``, ``audio_interrupted``) are Rust objects built on the
+core's side; the rest are frozen dataclasses built when their server event is
+dispatched. Server events emitted under their own ``type`` name (for example
+``"response.output_audio_transcript.done"``) and ``"*"`` receive plain dicts,
+as parsed from the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._core import AudioEvent, AudioInterruptedEvent
+
+ConnectionStatus = Literal["disconnected", "connecting", "connected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """Payload of ``error``.
+
+    ``error`` is the whole server ``error`` event (a dict) for server errors, or
+    an exception for transport failures (:class:`~realtime_ws.errors.ConnectionFailedError`,
+    :class:`~realtime_ws.errors.ConnectionClosedError`,
+    :class:`~realtime_ws.errors.ProtocolError`) and for listener exceptions.
+    """
+
+    error: Any
+    #: ``"server"`` (an ``error`` event), ``"transport"``, ``"protocol"`` (bad frame) or ``"listener"``.
+    source: str = "transport"
+    type: Literal["error"] = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class CloseInfo:
+    """Payload of ``disconnected``: how the socket ended, when known."""
+
+    code: int | None = None
+    reason: str = ""
+    #: Why the socket failed (keepalive timeout, I/O error), else ``None``.
+    error: str | None = None
+    #: True if ``close()`` ended the session.
+    by_client: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDoneEvent:
+    """Payload of ``audio_done`` (the server's ``response.output_audio.done``)."""
+
+    item_id: str
+    response_id: str
+    content_index: int = 0
+    type: Literal["audio_done"] = "audio_done"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDeltaEvent:
+    """Payload of ``audio_transcript_delta``."""
+
+    delta: str
+    item_id: str
+    response_id: str
+    type: Literal["transcript_delta"] = "transcript_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTextDeltaEvent:
+    """Payload of ``output_text_delta``."""
+
+    delta: str
+    item_id: str
+    response_id: str
+    type: Literal["output_text_delta"] = "output_text_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStartedEvent:
+    """Payload of ``turn_started`` (the server's ``response.created``)."""
+
+    provider_data: dict[str, Any]
+    type: Literal["response_started"] = "response_started"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one response (the agents SDK's ``Usage``)."""
+
+    requests: int = 1
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: dict[str, Any] = field(default_factory=dict)
+    output_tokens_details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDoneResponse:
+    id: str
+    output: list[Any]
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDoneEvent:
+    """Payload of ``turn_done`` (the server's ``response.done``)."""
+
+    response: TurnDoneResponse
+    type: Literal["response_done"] = "response_done"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDeletedEvent:
+    """Payload of ``item_deleted``."""
+
+    item_id: str
+    type: Literal["item_deleted"] = "item_deleted"
+
+
+def usage_from_response(response: dict[str, Any]) -> Usage:
+    """The reference's usage mapping: requests=1, totals = input + output."""
+    u = response.get("usage") or {}
+    inp = int(u.get("input_tokens") or 0)
+    out = int(u.get("output_tokens") or 0)
+    return Usage(
+        requests=1,
+        input_tokens=inp,
+        output_tokens=out,
+        total_tokens=inp + out,
+        input_tokens_details=dict(u.get("input_token_details") or {}),
+        output_tokens_details=dict(u.get("output_token_details") or {}),
+    )
+
+
+__all__ = [
+    "AudioDoneEvent",
+    "AudioEvent",
+    "AudioInterruptedEvent",
+    "CloseInfo",
+    "ConnectionStatus",
+    "ErrorEvent",
+    "ItemDeletedEvent",
+    "OutputTextDeltaEvent",
+    "TranscriptDeltaEvent",
+    "TurnDoneEvent",
+    "TurnDoneResponse",
+    "TurnStartedEvent",
+    "Usage",
+    "usage_from_response",
+]

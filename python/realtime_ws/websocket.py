@@ -1,0 +1,847 @@
+"""``OpenAIRealtimeWebSocket``: the OpenAI Realtime API over one WebSocket.
+
+The Python equivalent of ``OpenAIRealtimeWebSocket`` in ``@openai/agents-realtime``
+(see SEED_BEHAVIOUR.md): same connection state machine, rollback and error
+rules, same events, snake_case names. The socket, JSON parsing of hot events,
+base64, interruption bookkeeping and the response.create sequencer live in
+the Rust core (``_core.Transport``); this class is the state machine around
+``connect``/``close`` and the event surface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import platform
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import _core
+from ._hub import LoopHub, hub_for_running_loop
+from .emitter import EmittedEvent, EventEmitter
+from .errors import (
+    ConnectionClosedError,
+    ConnectionFailedError,
+    ConnectTimeoutError,
+    NotConnectedError,
+    ProtocolError,
+    UnsupportedOperationError,
+    UserError,
+)
+from .events import (
+    AudioDoneEvent,
+    AudioEvent,
+    AudioInterruptedEvent,
+    CloseInfo,
+    ConnectionStatus,
+    ErrorEvent,
+    ItemDeletedEvent,
+    OutputTextDeltaEvent,
+    TranscriptDeltaEvent,
+    TurnDoneEvent,
+    TurnDoneResponse,
+    TurnStartedEvent,
+    usage_from_response,
+)
+from .session_config import build_session_payload
+
+logger = logging.getLogger("realtime_ws")
+
+__version__: str = _core.__version__
+
+DEFAULT_MODEL = "gpt-realtime-2.1"
+DEFAULT_BASE_URL = "wss://api.openai.com/v1/realtime"
+
+ApiKey = str | Callable[[], str | Awaitable[str]]
+AuthMode = Literal["bearer", "subprotocol", "azure"]
+
+CANCELLED_SETUP_MESSAGE = "WebSocket connection was closed before setup completed."
+CLOSED_BEFORE_READY_MESSAGE = "WebSocket closed before the connection was ready."
+MUTE_MESSAGE = (
+    "Mute is not supported for the WebSocket transport. You have to mute the audio input yourself."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketHandle:
+    """What the transport knows about its current socket."""
+
+    conn_id: int
+    #: The URL without query string or credentials (safe to log).
+    url: str
+    #: The subprotocol the server selected, if any.
+    subprotocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketState:
+    """``connection_state``: the status and the socket behind it (``None`` when disconnected)."""
+
+    status: ConnectionStatus
+    websocket: WebSocketHandle | None
+
+
+def _redact(url: str) -> str:
+    try:
+        p = urllib.parse.urlsplit(url)
+        host = p.hostname or "?"
+        port = f":{p.port}" if p.port else ""
+        return f"{p.scheme}://{host}{port}{p.path}"
+    except ValueError:
+        return "<invalid url>"
+
+
+class _Attempt:
+    """One ``connect()`` call: what to restore on failure, and its first error."""
+
+    __slots__ = ("conn_id", "default_url", "error", "key", "model", "opened", "url")
+
+    def __init__(self, ws: OpenAIRealtimeWebSocket) -> None:
+        self.model = ws._current_model
+        self.key = ws._api_key
+        self.url = ws._url
+        self.default_url = ws._default_url
+        self.error: BaseException | None = None
+        self.conn_id: int | None = None
+        self.opened: asyncio.Future[None] | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Records ``exc`` if it is the first failure, and wakes the waiting connect."""
+        if self.error is None:
+            self.error = exc
+        fut = self.opened
+        if fut is not None and not fut.done():
+            fut.set_exception(self.error)
+            # Mark it retrieved: connect() may already have stopped waiting.
+            fut.exception()
+
+    def restore(self, ws: OpenAIRealtimeWebSocket) -> None:
+        ws._current_model = self.model
+        ws._api_key = self.key
+        ws._url = self.url
+        ws._default_url = self.default_url
+
+
+class OpenAIRealtimeWebSocket(EventEmitter):
+    """A Realtime API session over WebSocket, with a Rust core.
+
+    Example::
+
+        ws = OpenAIRealtimeWebSocket(api_key=os.environ["OPENAI_API_KEY"])
+        ws.on("audio", lambda ev: speaker.write(ev.data))
+        await ws.connect(initial_session_config={"instructions": "Be brief."})
+        ws.send_audio(pcm16_chunk)
+
+    Options:
+        model: the starting model (``current_model``), ``"gpt-realtime-2.1"`` by default.
+        api_key: a key, or a sync/async callable returning one, resolved on every connect.
+        url: a fixed socket URL (the stored default URL; Azure, proxies, local servers).
+        headers: extra handshake headers (e.g. ``OpenAI-Organization``; Azure's ``api-key``).
+        auth: ``"bearer"`` (``Authorization: Bearer <key>``, default), ``"subprotocol"``
+            (the browser form: subprotocols ``realtime`` and ``openai-insecure-api-key.<key>``;
+            needs an ephemeral ``ek_`` key unless ``use_insecure_api_key``), or ``"azure"``
+            (an ``api-key`` header).
+        use_insecure_api_key: allow a regular key with ``auth="subprotocol"``.
+        subprotocols: extra subprotocols to offer.
+        skip_open_event_listeners: count the socket as connected as soon as it is
+            created; ``connect()`` then returns without waiting for the handshake, and
+            frames are queued until it completes (a handshake failure is reported
+            through ``error`` and ``disconnected``).
+        connect_timeout: seconds for DNS + TCP + TLS + upgrade.
+        proxy: ``http://[user:pass@]host:port`` of an HTTP CONNECT proxy.
+        ca_file: a PEM file of extra trusted roots (TLS verification is always on).
+        ping_interval / ping_timeout: keepalive; after ``ping_interval`` s of silence the
+            client pings, after a further ``ping_timeout`` s the peer is declared dead
+            (``error`` + ``disconnected``). ``ping_interval=None`` disables it.
+        close_timeout: seconds to wait for the server's close frame.
+        max_message_size: largest accepted server message in bytes (``None``: no limit).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        api_key: ApiKey | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: AuthMode = "bearer",
+        use_insecure_api_key: bool = False,
+        subprotocols: Sequence[str] = (),
+        skip_open_event_listeners: bool = False,
+        connect_timeout: float = 10.0,
+        proxy: str | None = None,
+        ca_file: str | None = None,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float = 20.0,
+        close_timeout: float = 5.0,
+        max_message_size: int | None = 64 * 1024 * 1024,
+    ) -> None:
+        super().__init__()
+        if auth not in ("bearer", "subprotocol", "azure"):
+            raise ValueError(f"auth must be 'bearer', 'subprotocol' or 'azure', got {auth!r}")
+        self._core = _core.Transport()
+        self._current_model = model
+        self._api_key_option: ApiKey | None = api_key
+        self._api_key: str | None = None
+        self._url: str | None = None
+        self._default_url: str | None = url
+        self._headers = dict(headers or {})
+        self._auth: AuthMode = auth
+        self._use_insecure_api_key = use_insecure_api_key
+        self._extra_subprotocols = list(subprotocols)
+        self._skip_open_event_listeners = skip_open_event_listeners
+        self._ca_pem: bytes | None = None
+        if ca_file is not None:
+            with open(ca_file, "rb") as f:
+                self._ca_pem = f.read()
+        self._open_options: dict[str, Any] = {
+            "connect_timeout": connect_timeout,
+            "proxy": proxy,
+            "ca_pem": self._ca_pem,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "max_message_size": max_message_size,
+        }
+        self._state = WebSocketState("disconnected", None)
+        self._attempt: _Attempt | None = None
+        self._conn_id: int | None = None
+        self._hub: LoopHub | None = None
+        self._initial_config: dict[str, Any] = {}
+        self._server_tracing: Any = None
+        self._last_close: CloseInfo | None = None
+        self._closed_waiters: dict[int, asyncio.Future[None]] = {}
+        cls = type(self)
+        base = OpenAIRealtimeWebSocket
+        self._py_interrupts = not (
+            cls.interrupt is base.interrupt
+            and cls._interrupt is base._interrupt
+            and cls._cancel_response is base._cancel_response
+        )
+        self._py_audio_done_reset = cls._after_audio_done_event is not base._after_audio_done_event
+        self._core.set_hooks(
+            core_interrupts=not self._py_interrupts,
+            core_resets_on_audio_done=not self._py_audio_done_reset,
+        )
+
+    def __repr__(self) -> str:
+        # Never the key.
+        return (
+            f"<{type(self).__name__} status={self.status!r} model={self._current_model!r} "
+            f"url={_redact(self._url) if self._url else None!r}>"
+        )
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """``"disconnected"``, ``"connecting"`` or ``"connected"``."""
+        return self._state.status
+
+    @property
+    def connection_state(self) -> WebSocketState:
+        return self._state
+
+    @property
+    def muted(self) -> None:
+        """Always ``None``: this transport does not mute; stop calling ``send_audio`` instead."""
+        return None
+
+    @property
+    def current_model(self) -> str:
+        return self._current_model
+
+    @current_model.setter
+    def current_model(self, model: str) -> None:
+        self._current_model = model
+
+    @property
+    def current_item_id(self) -> str | None:
+        """The item id of the response audio being tracked for interruption."""
+        return self._core.current_item_id  # type: ignore[no-any-return]
+
+    @property
+    def _first_audio_timestamp(self) -> float | None:
+        """When the current item's first audio arrived, in :func:`realtime_ws.monotonic_ms` units."""
+        return self._core.first_audio_timestamp  # type: ignore[no-any-return]
+
+    @property
+    def _audio_length_ms(self) -> float:
+        return self._core.audio_length_ms  # type: ignore[no-any-return]
+
+    @property
+    def _raw_session_config(self) -> dict[str, Any] | None:
+        """The last ``session.updated.session`` from the server."""
+        return self._core.raw_session()  # type: ignore[no-any-return]
+
+    @property
+    def last_close(self) -> CloseInfo | None:
+        """How the last socket ended."""
+        return self._last_close
+
+    def _set_state(self, status: ConnectionStatus, handle: WebSocketHandle | None) -> None:
+        self._state = WebSocketState(status, handle)
+
+    def _listeners_changed(self, name: str) -> None:
+        if name in ("*", "response.output_audio.delta"):
+            self._core.set_wants_raw_audio(
+                self.listener_count("*") > 0 or self.listener_count("response.output_audio.delta") > 0
+            )
+
+    # -- connect ---------------------------------------------------------------------------------
+
+    def get_common_request_headers(self) -> dict[str, str]:
+        """Headers every handshake carries (before authentication and user headers)."""
+        py = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return {"User-Agent": f"realtime-ws/{__version__} (Python {py}; {platform.system()})"}
+
+    async def _resolve_api_key(self, key: ApiKey | None) -> str | None:
+        if key is None:
+            return None
+        if callable(key):
+            value: Any = key()
+            if inspect.isawaitable(value):
+                value = await value
+            return value  # type: ignore[no-any-return]
+        return key
+
+    def _handshake(self, key: str) -> tuple[list[tuple[str, str]], list[str]]:
+        headers = list(self.get_common_request_headers().items())
+        subprotocols: list[str] = []
+        if self._auth == "bearer":
+            headers.append(("Authorization", f"Bearer {key}"))
+        elif self._auth == "azure":
+            headers.append(("api-key", key))
+        else:
+            subprotocols = ["realtime", f"openai-insecure-api-key.{key}"]
+        subprotocols.extend(self._extra_subprotocols)
+        user = {k.lower() for k in self._headers}
+        headers = [(k, v) for k, v in headers if k.lower() not in user]
+        headers.extend(self._headers.items())
+        return headers, subprotocols
+
+    async def connect(
+        self,
+        *,
+        api_key: ApiKey | None = None,
+        model: str | None = None,
+        url: str | None = None,
+        call_id: str | None = None,
+        initial_session_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Opens the socket and sends the initial ``session.update``.
+
+        Resolves right after that ``session.update`` is sent (it does not wait
+        for ``session.created``/``session.updated``). URL priority: ``url`` >
+        ``call_id`` > the stored default URL > the public endpoint with
+        ``?model=<current_model>``; a ``url`` given here becomes the default.
+        On failure the model, key and URLs are restored and the first error is
+        raised exactly as it was thrown.
+        """
+        if self._attempt is not None or self._state.status != "disconnected":
+            raise UserError("WebSocket is already connected or connecting.")
+        attempt = _Attempt(self)
+        self._attempt = attempt
+        try:
+            if model is not None:
+                self._current_model = model
+            key = await self._resolve_api_key(
+                api_key if api_key is not None else self._api_key_option
+            )
+            if attempt.error is not None:
+                raise attempt.error
+            self._api_key = key
+            if url:
+                target = url
+                self._default_url = url
+            elif call_id:
+                target = f"{DEFAULT_BASE_URL}?call_id={urllib.parse.quote(call_id, safe='')}"
+            elif self._default_url:
+                target = self._default_url
+            else:
+                target = f"{DEFAULT_BASE_URL}?model={urllib.parse.quote(self._current_model, safe='')}"
+            self._url = target
+            config = {**(initial_session_config or {}), "model": self._current_model}
+            self._initial_config = config
+            await self._setup_websocket(attempt, key, target, config)
+        except BaseException as exc:
+            attempt.fail(exc)
+            if self._attempt is attempt:
+                self._attempt = None
+                attempt.restore(self)
+                try:
+                    self._close_after_failure(attempt)
+                except Exception as cleanup:
+                    self._on_error(cleanup)
+            raise attempt.error from None  # type: ignore[misc]
+        if self._attempt is attempt:
+            self._attempt = None
+
+    async def _setup_websocket(
+        self, attempt: _Attempt, key: str | None, url: str, config: dict[str, Any]
+    ) -> None:
+        if self._conn_id is not None:
+            raise UserError("WebSocket is already connected or connecting.")
+        if not key:
+            raise UserError("API key is not set. Please call `connect()` with an API key first.")
+        if self._auth == "subprotocol" and not key.startswith("ek_") and not self._use_insecure_api_key:
+            raise UserError(
+                "Subprotocol authentication requires an ephemeral client key (ek_...); "
+                "pass use_insecure_api_key=True to send a regular API key this way."
+            )
+        headers, subprotocols = self._handshake(key)
+        hub = hub_for_running_loop()
+        self._hub = hub
+        loop = hub.loop
+        conn_id: int = self._core.open(hub.core, url, headers, subprotocols, **self._open_options)
+        hub.register(conn_id, self)
+        self._conn_id = conn_id
+        attempt.conn_id = conn_id
+        if not self._skip_open_event_listeners:
+            attempt.opened = loop.create_future()
+        self._set_state("connecting", WebSocketHandle(conn_id, _redact(url)))
+        self._emit_strict("connection_change", "connecting")
+        if self._skip_open_event_listeners:
+            self._socket_opened(conn_id, None, attempt)
+        else:
+            assert attempt.opened is not None
+            await attempt.opened
+        if attempt.error is not None:
+            raise attempt.error
+        if self._attempt is not attempt or self._state.status != "connected":
+            raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
+        self.update_session_config(config)
+        if self._attempt is not attempt or self._state.status != "connected":
+            raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
+
+    def _socket_opened(self, conn_id: int, subprotocol: str | None, attempt: _Attempt | None) -> None:
+        """The handshake completed (or, with skip_open_event_listeners, the socket exists)."""
+        if conn_id != self._conn_id:
+            return
+        handle = self._state.websocket
+        url = handle.url if handle else ""
+        self._set_state("connected", WebSocketHandle(conn_id, url, subprotocol))
+        failure: BaseException | None = None
+        try:
+            self._emit_strict("connection_change", "connected")
+        except BaseException as exc:
+            failure = exc
+        if failure is None:
+            try:
+                self._on_open()
+            except BaseException as exc:
+                failure = exc
+        if attempt is None:
+            if failure is not None:
+                self._report_listener_error("connected", failure)
+            return
+        if failure is not None:
+            attempt.fail(failure)
+            if self._skip_open_event_listeners:
+                raise failure
+        elif attempt.opened is not None and not attempt.opened.done():
+            attempt.opened.set_result(None)
+
+    def _close_after_failure(self, attempt: _Attempt) -> None:
+        if attempt.conn_id is not None and attempt.conn_id == self._conn_id:
+            first: BaseException | None = None
+            try:
+                self._disconnect(attempt.conn_id, raise_errors=True, by_client=True)
+            except BaseException as exc:
+                first = exc
+            self._core.close(1000, "")
+            if first is not None:
+                raise first
+
+    # -- close -----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the socket. The state change (and its events) is synchronous.
+
+        A pending ``connect()`` is rejected; the sequencer and the playback state
+        are reset. A listener error raised while emitting ``connection_change`` or
+        ``disconnected`` is re-raised after both ran.
+        """
+        attempt = self._attempt
+        if attempt is not None:
+            self._attempt = None
+            attempt.restore(self)
+            attempt.fail(ConnectionClosedError(CANCELLED_SETUP_MESSAGE))
+        first: BaseException | None = None
+        try:
+            self._disconnect(self._conn_id, raise_errors=True, by_client=True)
+        except BaseException as exc:
+            first = exc
+        try:
+            self._core.close(1000, "")
+        except BaseException as exc:
+            if first is None:
+                first = exc
+        if first is not None:
+            raise first
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """``close()``, then wait for the close handshake (at most ``close_timeout`` + 1 s)."""
+        conn_id = self._conn_id
+        waiter: asyncio.Future[None] | None = None
+        if conn_id is not None and self._hub is not None:
+            waiter = self._hub.loop.create_future()
+            self._closed_waiters[conn_id] = waiter
+        self.close()
+        if waiter is not None:
+            limit = timeout if timeout is not None else self._open_options["close_timeout"] + 1.0
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), limit)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self._closed_waiters.pop(conn_id, None)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> OpenAIRealtimeWebSocket:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _disconnect(
+        self,
+        conn_id: int | None,
+        *,
+        raise_errors: bool,
+        by_client: bool = False,
+        info: CloseInfo | None = None,
+    ) -> None:
+        """The shared disconnect transition (close() and the socket's own end)."""
+        if conn_id is not None and conn_id != self._conn_id:
+            return  # a stale socket
+        self._core.reset()
+        if conn_id is not None:
+            self._core.forget(conn_id)
+        self._conn_id = None
+        if self._state.status == "disconnected":
+            return
+        self._last_close = info or CloseInfo(code=1000, by_client=by_client)
+        self._set_state("disconnected", None)
+        first: BaseException | None = None
+        try:
+            self._emit_strict("connection_change", "disconnected")
+        except BaseException as exc:
+            first = exc
+        try:
+            self._on_close()
+        except BaseException as exc:
+            if first is None:
+                first = exc
+        if first is not None:
+            if raise_errors:
+                raise first
+            self._report_listener_error("disconnected", first)
+
+    # -- overridable hooks -------------------------------------------------------------------------
+
+    def _on_open(self) -> None:
+        self._emit_strict("connected")
+
+    def _on_close(self) -> None:
+        self._emit_strict("disconnected", self._last_close)
+        self._end_taps()
+
+    def _on_error(self, error: BaseException | dict[str, Any], source: str = "transport") -> None:
+        """Emits ``error``; never raises. With no ``error`` listener the error is logged."""
+        try:
+            if self.listener_count("error") == 0:
+                logger.warning("realtime error (no 'error' listener): %s", _describe(error))
+            self._emit("error", ErrorEvent(error=error, source=source))
+        except Exception:  # pragma: no cover - _emit already isolates listeners
+            logger.exception("error listener failed")
+
+    def _on_audio(self, event: AudioEvent) -> None:
+        """Emits ``audio``. Override to route audio elsewhere (e.g. a telephony bridge)."""
+        self._emit("audio", event)
+
+    def _after_audio_done_event(self) -> None:
+        """Resets the playback tracking after ``audio_done``."""
+        self._core.reset_playback()
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def send_event(self, event: Mapping[str, Any]) -> None:
+        """Sends one client event as a JSON text frame (serialised in Rust).
+
+        Works while connecting (frames are queued until the socket opens).
+        ``response.create`` goes through the sequencer; ``response.cancel`` marks
+        the cancel. Raises :class:`NotConnectedError` without a socket.
+        """
+        if self._conn_id is None:
+            raise NotConnectedError(
+                "WebSocket is not connected. Make sure you call `connect()` before sending events."
+            )
+        self._core.send_event(event if isinstance(event, dict) else dict(event))
+
+    def send_audio(self, audio: Any, *, commit: bool = False) -> None:
+        """Appends PCM16 audio (bytes, bytearray, memoryview or a numpy int16 array).
+
+        Ignored unless connected, as in the reference; the audio is still checked
+        (odd byte length or a wrong dtype raise :class:`InvalidAudioError`).
+        Base64 and the JSON frame are built in Rust straight from the buffer.
+        """
+        if self._state.status != "connected":
+            _core.check_audio(audio)
+            return
+        self._core.send_audio(audio, commit)
+
+    def mute(self, muted: bool) -> None:
+        """Not supported on this transport: stop calling ``send_audio`` instead."""
+        raise UnsupportedOperationError(MUTE_MESSAGE)
+
+    def update_session_config(self, config: Mapping[str, Any]) -> None:
+        """Sends ``session.update`` with the whole payload built from ``config`` (defaults included)."""
+        self.send_event({"type": "session.update", "session": self.build_session_payload(config)})
+
+    def build_session_payload(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The GA ``session`` object for ``config`` (see :mod:`realtime_ws.session_config`)."""
+        return build_session_payload(config, self._current_model)
+
+    def request_response(self, response: Mapping[str, Any] | None = None) -> None:
+        """Asks for a response through the sequencer (manual only with an override)."""
+        if self._conn_id is None:
+            raise NotConnectedError(
+                "WebSocket is not connected. Make sure you call `connect()` before sending events."
+            )
+        self._core.request_response(None if response is None else dict(response))
+
+    # -- interruption ------------------------------------------------------------------------------
+
+    def _cancel_response(self) -> None:
+        """Sends ``response.cancel`` if a response is ongoing and no cancel is pending."""
+        if self._conn_id is not None:
+            self._core.cancel_response()
+
+    def _interrupt(self, elapsed_time: float, cancel_ongoing_response: bool = True) -> None:
+        """Cancels (optionally) and truncates the current item at ``elapsed_time`` ms.
+
+        Do not call directly; call :meth:`interrupt`. Override it to change what
+        an interruption sends (e.g. a telephony bridge with played-audio marks).
+        """
+        if elapsed_time < 0:
+            return
+        if cancel_ongoing_response:
+            self._cancel_response()
+        item_id = self._core.current_item_id
+        content_index = self._core.current_content_index
+        audio_end_ms = self._core.audio_end_ms(elapsed_time)
+        self._emit(
+            "audio_interrupted",
+            AudioInterruptedEvent(
+                item_id or "", content_index, audio_end_ms, elapsed_time, cancel_ongoing_response
+            ),
+        )
+        self.send_event(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": content_index,
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+
+    def interrupt(self, cancel_ongoing_response: bool = True) -> None:
+        """Interrupts the response being played: optional cancel, truncate, reset.
+
+        A no-op (nothing sent, no ``audio_interrupted``) when no audio has
+        arrived for the current response or it already finished.
+        """
+        elapsed = self._core.playback_elapsed()
+        if elapsed is None:
+            return
+        if elapsed >= 0:
+            self._interrupt(elapsed, cancel_ongoing_response)
+        self._core.reset_playback()
+
+    # -- receiving ---------------------------------------------------------------------------------
+
+    def events(self, maxsize: int = 0) -> AsyncIterator[EmittedEvent]:
+        """Iterates over every emitted event as ``EmittedEvent(name, data)``.
+
+        The iteration ends after ``disconnected``. Register it before
+        ``connect()`` to see the connection events too.
+        """
+        queue = self._open_tap(maxsize)
+
+        async def gen() -> AsyncIterator[EmittedEvent]:
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is None:
+                        return
+                    yield item
+                    if item.name == "disconnected":
+                        return
+            finally:
+                self._close_tap(queue)
+
+        return gen()
+
+    def _on_core_event(self, conn_id: int, code: int, payload: Any) -> None:
+        """Dispatch of one core event (called from the hub's drain)."""
+        if code == _core.EV_AUDIO:
+            if conn_id == self._conn_id:
+                audio, raw = payload
+                if raw is not None:
+                    self._emit_server_dict(raw)
+                self._on_audio(audio)
+        elif code == _core.EV_SERVER:
+            if conn_id == self._conn_id:
+                self._on_server_event(payload)
+        elif code == _core.EV_INTERRUPTED:
+            if conn_id == self._conn_id:
+                self._emit("audio_interrupted", payload)
+        elif code == _core.EV_FRAME_ERROR:
+            if conn_id == self._conn_id:
+                self._on_error(ProtocolError(payload), source="protocol")
+        elif code == _core.EV_OPENED:
+            self._socket_opened(conn_id, payload, self._attempt)
+        elif code == _core.EV_CONNECT_FAILED:
+            self._on_connect_failed(conn_id, payload)
+        elif code == _core.EV_CLOSED:
+            self._on_socket_closed(conn_id, payload)
+
+    def _emit_server_dict(self, ev: Any) -> None:
+        """``*`` (a fresh dict per listener) and the typed event named after ``type``."""
+        entries = self._listeners.get("*")
+        if entries:
+            for entry in tuple(entries):
+                try:
+                    self._call("*", entry, (ev.to_dict(),))
+                except Exception as exc:
+                    self._report_listener_error("*", exc)
+        if ev.known and ev.type != "error" and ev.type in self._listeners:
+            self._emit(ev.type, ev.to_dict())
+
+    def _on_server_event(self, ev: Any) -> None:
+        self._emit_server_dict(ev)
+        if not ev.known:
+            return
+        t: str = ev.type
+        if t == "response.output_audio_transcript.delta":
+            if "audio_transcript_delta" in self._listeners or self._taps:
+                rid, iid, _, delta = ev.delta_fields() or _delta_from(ev)
+                self._emit("audio_transcript_delta", TranscriptDeltaEvent(delta, iid, rid))
+            return
+        if t == "response.output_text.delta":
+            if "output_text_delta" in self._listeners or self._taps:
+                rid, iid, _, delta = ev.delta_fields() or _delta_from(ev)
+                self._emit("output_text_delta", OutputTextDeltaEvent(delta, iid, rid))
+            return
+        if t == "error":
+            self._on_error(ev.to_dict(), source="server")
+            return
+        if t == "response.created":
+            event = ev.to_dict()
+            self._emit("turn_started", TurnStartedEvent(provider_data=event))
+        elif t == "response.done":
+            response = ev.to_dict().get("response") or {}
+            usage = usage_from_response(response)
+            self._emit("usage_update", usage)
+            self._emit(
+                "turn_done",
+                TurnDoneEvent(
+                    TurnDoneResponse(
+                        id=response.get("id") or "", output=response.get("output") or [], usage=usage
+                    )
+                ),
+            )
+        elif t == "response.output_audio.done":
+            event = ev.to_dict()
+            self._emit(
+                "audio_done",
+                AudioDoneEvent(
+                    item_id=event.get("item_id", ""),
+                    response_id=event.get("response_id", ""),
+                    content_index=event.get("content_index", 0),
+                ),
+            )
+            if self._py_audio_done_reset:
+                self._after_audio_done_event()
+        elif t == "conversation.item.deleted":
+            self._emit("item_deleted", ItemDeletedEvent(ev.to_dict().get("item_id", "")))
+        elif t == "input_audio_buffer.speech_started":
+            if self._py_interrupts:
+                self.interrupt(not bool(self._core.interrupt_response))
+        elif t == "session.created":
+            event = ev.to_dict()
+            session = event.get("session") or {}
+            self._server_tracing = session.get("tracing")
+            self._update_tracing_config(self._initial_config.get("tracing", "auto"))
+
+    def _update_tracing_config(self, tracing: Any) -> None:
+        """Sends the tracing config separately, with the reference's rules."""
+        if self._conn_id is None:
+            return
+        if tracing == "auto":
+            value: Any = "auto"
+        elif isinstance(self._server_tracing, dict) and (tracing is None or isinstance(tracing, dict)):
+            logger.warning(
+                "tracing is already configured on the server for this session; "
+                "it cannot be changed or disabled now"
+            )
+            return
+        else:
+            value = tracing
+        self.send_event({"type": "session.update", "session": {"type": "realtime", "tracing": value}})
+
+    def _on_connect_failed(self, conn_id: int, payload: tuple[str, str, int | None]) -> None:
+        if conn_id != self._conn_id:
+            return
+        kind, message, status = payload
+        err: ConnectionFailedError
+        if kind == "timeout":
+            err = ConnectTimeoutError(message, kind=kind, status=status)
+        else:
+            err = ConnectionFailedError(message, kind=kind, status=status)
+        attempt = self._attempt
+        if attempt is not None and attempt.conn_id == conn_id:
+            attempt.fail(err)
+        self._on_error(err)
+        self._disconnect(conn_id, raise_errors=False, info=CloseInfo(error=message))
+
+    def _on_socket_closed(self, conn_id: int, payload: tuple[int | None, str, str | None]) -> None:
+        code, reason, error = payload
+        waiter = self._closed_waiters.pop(conn_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if conn_id != self._conn_id:
+            return
+        info = CloseInfo(code=code, reason=reason, error=error)
+        if error is not None:
+            self._on_error(ConnectionClosedError(error, code=code, reason=reason))
+        attempt = self._attempt
+        if attempt is not None and attempt.conn_id == conn_id and self._state.status == "connecting":
+            attempt.fail(ConnectionClosedError(CLOSED_BEFORE_READY_MESSAGE, code=code, reason=reason))
+        self._disconnect(conn_id, raise_errors=False, info=info)
+
+
+def _delta_from(ev: Any) -> tuple[str, str, int, str]:
+    d = ev.to_dict()
+    return (d.get("response_id", ""), d.get("item_id", ""), d.get("content_index", 0), d.get("delta", ""))
+
+
+def _describe(error: Any) -> str:
+    if isinstance(error, dict):
+        inner = error.get("error")
+        if isinstance(inner, dict):
+            return f"{inner.get('type')}/{inner.get('code')}: {inner.get('message')}"
+    return repr(error)
+
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "OpenAIRealtimeWebSocket",
+    "WebSocketHandle",
+    "WebSocketState",
+]

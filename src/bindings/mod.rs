@@ -1,0 +1,56 @@
+//! Everything that touches Python. The rest of the crate is pure Rust.
+
+pub mod buffer;
+pub mod errors;
+pub mod events;
+pub mod hub;
+pub mod json;
+pub mod transport;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+/// Milliseconds on the monotonic clock the core uses for playback tracking.
+#[pyfunction]
+pub fn monotonic_ms() -> f64 {
+    crate::session::monotonic_ms()
+}
+
+/// `max(0, floor(min(elapsed_ms, audio_length_ms)))`.
+#[pyfunction]
+pub fn audio_end_ms(elapsed_ms: f64, audio_length_ms: f64) -> i64 {
+    crate::session::audio_end_ms(elapsed_ms, audio_length_ms)
+}
+
+/// Sets the tokio worker count; only before the first connection.
+#[pyfunction]
+pub fn configure_runtime(workers: usize) -> PyResult<()> {
+    crate::runtime::configure_workers(workers).map_err(PyValueError::new_err)
+}
+
+/// Worker threads of the shared runtime (starts it if needed).
+#[pyfunction]
+pub fn runtime_workers() -> usize {
+    crate::runtime::workers()
+}
+
+/// Checks audio the way `send_audio` does; returns its byte length.
+#[pyfunction]
+pub fn check_audio(audio: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let view = buffer::view(audio, "send_audio")?;
+    transport::check_pcm16(audio.py(), &view)
+}
+
+/// JSON text -> Python objects, with the core's parser.
+#[pyfunction]
+pub fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    json::loads(py, text)
+}
+
+/// Python objects -> JSON text, with the core's serialiser.
+#[pyfunction]
+pub fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut s = String::new();
+    json::write_json(obj, &mut s, 0)?;
+    Ok(s)
+}

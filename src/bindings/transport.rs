@@ -1,0 +1,619 @@
+//! `_core.Transport`: the Rust half of one `OpenAIRealtimeWebSocket`.
+//!
+//! It owns the protocol state that outlives a socket (`SessionCore`: playback
+//! tracking, sequencer) and the current socket's send channel. The socket's
+//! reader runs `ConnSink::on_text` on a tokio thread for every frame:
+//! classification, base64 decoding, interruption bookkeeping and sequencer
+//! updates all happen there, and only the results go to Python via the hub.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::buffer::{self, Elem};
+use super::errors::{invalid_audio, not_connected};
+use super::events::{DeltaFields, ServerEvent};
+use super::hub::{next_conn_id, ConnShared, CoreEvent, Hub};
+use super::json::{value_to_py, write_json};
+use crate::audio::b64;
+use crate::connection::{self, ConnectConfig, FrameSink, Outgoing, SessionOptions, SocketEnd};
+use crate::protocol::client;
+use crate::protocol::server::{classify, Frame, Kind};
+use crate::runtime;
+use crate::session::{self, monotonic_ms, SessionCore};
+
+/// State shared by the Python object and the current socket's reader.
+pub struct TransportInner {
+    core: Mutex<SessionCore>,
+    conn: Mutex<Option<LiveConn>>,
+    /// Keep the raw frame of audio deltas for `*` / typed listeners.
+    wants_raw_audio: AtomicBool,
+}
+
+struct LiveConn {
+    shared: Arc<ConnShared>,
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl TransportInner {
+    /// Sends frames on the current socket; false if there is none.
+    fn send_frames(&self, frames: Vec<String>) -> bool {
+        if frames.is_empty() {
+            return true;
+        }
+        let conn = self.conn.lock();
+        match conn.as_ref() {
+            Some(c) => {
+                for f in frames {
+                    if c.tx.send(Outgoing::Text(f)).is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The reader's view of one socket.
+struct ConnSink {
+    transport: Weak<TransportInner>,
+    shared: Arc<ConnShared>,
+    tx: mpsc::WeakUnboundedSender<Outgoing>,
+}
+
+impl ConnSink {
+    fn send(&self, frames: Vec<String>) {
+        if frames.is_empty() {
+            return;
+        }
+        if let Some(tx) = self.tx.upgrade() {
+            for f in frames {
+                let _ = tx.send(Outgoing::Text(f));
+            }
+        }
+    }
+
+    fn is_current(&self, t: &TransportInner) -> bool {
+        t.conn
+            .lock()
+            .as_ref()
+            .is_some_and(|c| c.shared.id == self.shared.id)
+    }
+
+    fn handle_text(&self, text: Utf8Bytes) {
+        let Some(t) = self.transport.upgrade() else {
+            return;
+        };
+        if self.shared.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        let frame = match classify(text.as_str()) {
+            Ok(f) => f,
+            Err(e) => {
+                let snippet: String = text.as_str().chars().take(80).collect();
+                self.shared.push(CoreEvent::FrameError(format!(
+                    "{e} (frame starts {snippet:?})"
+                )));
+                return;
+            }
+        };
+        match frame {
+            Frame::Delta(d) if d.kind == Kind::AudioDelta => {
+                let data = match b64::decode(d.delta.as_bytes()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.shared.push(CoreEvent::FrameError(format!(
+                            "response.output_audio.delta for item {:?}: {e}; the chunk was dropped",
+                            d.item_id
+                        )));
+                        return;
+                    }
+                };
+                if self.is_current(&t) {
+                    t.core.lock().on_audio_delta(
+                        &d.item_id,
+                        d.content_index,
+                        data.len(),
+                        monotonic_ms(),
+                    );
+                }
+                let raw = t
+                    .wants_raw_audio
+                    .load(Ordering::Relaxed)
+                    .then(|| ServerEvent {
+                        type_name: Some(d.kind_name().to_owned()),
+                        known: true,
+                        text: text.clone(),
+                        value: OnceLock::new(),
+                        delta: None,
+                    });
+                self.shared.push(CoreEvent::Audio {
+                    data,
+                    response_id: d.response_id.into_owned(),
+                    item_id: d.item_id.into_owned(),
+                    content_index: d.content_index,
+                    raw,
+                });
+            }
+            Frame::Delta(d) => {
+                let type_name = Some(d.kind_name().to_owned());
+                let delta = DeltaFields {
+                    response_id: d.response_id.into_owned(),
+                    item_id: d.item_id.into_owned(),
+                    content_index: d.content_index,
+                    delta: d.delta.into_owned(),
+                };
+                self.shared.push(CoreEvent::Server(ServerEvent {
+                    type_name,
+                    known: true,
+                    text,
+                    value: OnceLock::new(),
+                    delta: Some(delta),
+                }));
+            }
+            Frame::Parsed {
+                value,
+                type_name,
+                kind,
+                known,
+            } => {
+                let mut out = Vec::new();
+                let interrupted = if known && self.is_current(&t) {
+                    t.core
+                        .lock()
+                        .on_event(kind, &value, monotonic_ms(), &mut out)
+                } else {
+                    None
+                };
+                self.send(out);
+                let cell = OnceLock::new();
+                let _ = cell.set(value);
+                self.shared.push(CoreEvent::Server(ServerEvent {
+                    type_name,
+                    known,
+                    text,
+                    value: cell,
+                    delta: None,
+                }));
+                if let Some(i) = interrupted {
+                    self.shared.push(CoreEvent::Interrupted(i));
+                }
+            }
+        }
+    }
+}
+
+impl FrameSink for ConnSink {
+    fn on_text(&self, text: Utf8Bytes) {
+        self.handle_text(text);
+    }
+
+    fn on_binary(&self, data: Bytes) {
+        // The reference parses binary frames as text; do the same for UTF-8 JSON.
+        match Utf8Bytes::try_from(data) {
+            Ok(text) => self.handle_text(text),
+            Err(_) => self.shared.push(CoreEvent::FrameError(
+                "server sent a binary frame that is not UTF-8 JSON; it was dropped".into(),
+            )),
+        }
+    }
+
+    fn on_end(&self, end: SocketEnd) {
+        self.shared.push(CoreEvent::Closed(end));
+    }
+
+    fn over_limit(&self) -> bool {
+        self.shared.over_limit()
+    }
+
+    fn capacity(&self) -> Option<&Notify> {
+        Some(self.shared.capacity())
+    }
+}
+
+trait KindName {
+    fn kind_name(&self) -> &'static str;
+}
+
+impl KindName for crate::protocol::server::Delta<'_> {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::AudioDelta => "response.output_audio.delta",
+            Kind::AudioTranscriptDelta => "response.output_audio_transcript.delta",
+            _ => "response.output_text.delta",
+        }
+    }
+}
+
+/// Rejects audio the API cannot take as PCM16.
+pub fn check_pcm16(py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize> {
+    if view.elem == Elem::F32 {
+        return Err(invalid_audio(
+            py,
+            "send_audio: float32 audio needs an input AudioSpec with encoding='f32'; the API takes int16 PCM",
+        ));
+    }
+    let n = view.bytes().len();
+    if n % 2 != 0 {
+        return Err(invalid_audio(
+            py,
+            format!("send_audio: PCM16 needs an even number of bytes, got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+#[pyclass(frozen, module = "realtime_ws._core", name = "Transport")]
+pub struct Transport {
+    inner: Arc<TransportInner>,
+}
+
+fn secs(v: f64, what: &str) -> PyResult<Duration> {
+    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a positive number of seconds, got {v}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Transport {
+    fn with_conn<R>(&self, py: Python<'_>, f: impl FnOnce(&LiveConn) -> R) -> PyResult<R> {
+        let conn = self.inner.conn.lock();
+        match conn.as_ref() {
+            Some(c) => Ok(f(c)),
+            None => Err(not_connected(py)),
+        }
+    }
+
+    fn send_text_frame(&self, py: Python<'_>, text: String) -> PyResult<()> {
+        self.with_conn(py, |c| c.tx.send(Outgoing::Text(text)).is_ok())?
+            .then_some(())
+            .ok_or_else(|| not_connected(py))
+    }
+}
+
+#[pymethods]
+impl Transport {
+    #[new]
+    fn new() -> Self {
+        Transport {
+            inner: Arc::new(TransportInner {
+                core: Mutex::new(SessionCore::default()),
+                conn: Mutex::new(None),
+                wants_raw_audio: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Starts connecting; events for the new socket arrive on `hub` under the
+    /// returned connection id. Frames sent before the socket opens are queued.
+    #[pyo3(signature = (hub, url, headers, subprotocols, *, connect_timeout=10.0, proxy=None, ca_pem=None,
+                        ping_interval=Some(20.0), ping_timeout=20.0, close_timeout=5.0,
+                        max_message_size=Some(64 * 1024 * 1024), read_buffer_size=16 * 1024))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &self,
+        py: Python<'_>,
+        hub: &Hub,
+        url: String,
+        headers: Vec<(String, String)>,
+        subprotocols: Vec<String>,
+        connect_timeout: f64,
+        proxy: Option<String>,
+        ca_pem: Option<Vec<u8>>,
+        ping_interval: Option<f64>,
+        ping_timeout: f64,
+        close_timeout: f64,
+        max_message_size: Option<usize>,
+        read_buffer_size: usize,
+    ) -> PyResult<u64> {
+        let mut ws = WebSocketConfig::default();
+        ws.read_buffer_size = read_buffer_size.clamp(1024, 1 << 24);
+        ws.write_buffer_size = 0;
+        ws.max_message_size = max_message_size;
+        ws.max_frame_size = max_message_size;
+        let cfg = ConnectConfig {
+            url,
+            headers,
+            subprotocols,
+            connect_timeout: secs(connect_timeout, "connect_timeout")?,
+            proxy,
+            extra_ca_pem: ca_pem,
+            ws,
+        };
+        let opts = SessionOptions {
+            ping_interval: match ping_interval {
+                Some(v) => Some(secs(v, "ping_interval")?),
+                None => None,
+            },
+            ping_timeout: secs(ping_timeout, "ping_timeout")?,
+            close_timeout: secs(close_timeout, "close_timeout")?,
+        };
+        let mut slot = self.inner.conn.lock();
+        if slot.is_some() {
+            return Err(super::errors::error(
+                py,
+                "UserError",
+                "WebSocket is already connected or connecting.",
+            ));
+        }
+        let id = next_conn_id();
+        let shared = ConnShared::new(id, hub.inner.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = Arc::new(ConnSink {
+            transport: Arc::downgrade(&self.inner),
+            shared: shared.clone(),
+            tx: tx.downgrade(),
+        });
+        *slot = Some(LiveConn {
+            shared: shared.clone(),
+            tx,
+        });
+        drop(slot);
+        runtime::get().spawn(async move {
+            match connection::open(&cfg).await {
+                Ok((ws, response)) => {
+                    let subprotocol = response
+                        .headers()
+                        .get("sec-websocket-protocol")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    shared.push(CoreEvent::Opened { subprotocol });
+                    connection::spawn_session(ws, rx, sink, opts).await;
+                }
+                Err(e) => {
+                    shared.push(CoreEvent::ConnectFailed(e));
+                    // Also report the end so waiters on this connection finish.
+                    shared.push(CoreEvent::Closed(SocketEnd::Error("connect failed".into())));
+                }
+            }
+        });
+        Ok(id)
+    }
+
+    /// The id of the current socket, if any.
+    #[getter]
+    fn conn_id(&self) -> Option<u64> {
+        self.inner.conn.lock().as_ref().map(|c| c.shared.id)
+    }
+
+    /// Detaches the current socket (no more events from it except its final
+    /// close), sends a close frame, and resets the sequencer and playback.
+    #[pyo3(signature = (code=1000, reason=String::new()))]
+    fn close(&self, code: u16, reason: String) -> Option<u64> {
+        let conn = self.inner.conn.lock().take();
+        self.inner.core.lock().reset();
+        conn.map(|c| {
+            c.shared.detached.store(true, Ordering::Relaxed);
+            let _ = c.tx.send(Outgoing::Close { code, reason });
+            c.shared.id
+        })
+    }
+
+    /// Resets the sequencer and playback state (disconnect transition).
+    fn reset(&self) {
+        self.inner.core.lock().reset();
+    }
+
+    /// Forgets a socket that ended by itself (keeps the core state intact
+    /// for the caller to reset).
+    fn forget(&self, conn_id: u64) {
+        let mut slot = self.inner.conn.lock();
+        if slot.as_ref().is_some_and(|c| c.shared.id == conn_id) {
+            *slot = None;
+        }
+    }
+
+    /// Sends pre-serialised JSON text as one frame.
+    fn send_text(&self, py: Python<'_>, text: String) -> PyResult<()> {
+        self.send_text_frame(py, text)
+    }
+
+    /// Serialises `event` in Rust and sends it. `response.create` goes through
+    /// the sequencer as a manual request; `response.cancel` marks the cancel.
+    fn send_event(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dict = event
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("send_event expects a dict with a string 'type'"))?;
+        let type_obj = dict
+            .get_item("type")?
+            .ok_or_else(|| PyValueError::new_err("client event has no 'type'"))?;
+        let type_str = type_obj
+            .cast::<PyString>()
+            .map_err(|_| PyValueError::new_err("client event 'type' must be a str"))?
+            .to_str()?
+            .to_owned();
+        let mut text = String::with_capacity(128);
+        write_json(event, &mut text, 0)?;
+        match type_str.as_str() {
+            "response.create" => {
+                let map: Map<String, Value> = match serde_json::from_str(&text) {
+                    Ok(Value::Object(m)) => m,
+                    _ => {
+                        return Err(PyValueError::new_err(
+                            "response.create must be a JSON object",
+                        ))
+                    }
+                };
+                self.with_conn(py, |_| ())?;
+                let frame = self.inner.core.lock().sequencer.request(Some(map));
+                self.send_sequenced(py, frame)
+            }
+            "response.cancel" => {
+                self.send_text_frame(py, text)?;
+                self.inner.core.lock().sequencer.on_cancel_sent();
+                Ok(())
+            }
+            _ => self.send_text_frame(py, text),
+        }
+    }
+
+    /// `request_response(response=None)`: automatic without an override,
+    /// manual (kept separate, never coalesced) with one.
+    #[pyo3(signature = (response=None))]
+    fn request_response(
+        &self,
+        py: Python<'_>,
+        response: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.with_conn(py, |_| ())?;
+        let req = match response {
+            None => None,
+            Some(r) => {
+                let v = super::json::to_value(r)?;
+                let mut m = Map::new();
+                m.insert("type".into(), Value::from("response.create"));
+                m.insert("response".into(), v);
+                Some(m)
+            }
+        };
+        let frame = self.inner.core.lock().sequencer.request(req);
+        self.send_sequenced(py, frame)
+    }
+
+    /// Appends audio; returns the number of bytes sent. The base64 and the
+    /// JSON frame are built straight from the caller's buffer (no copy).
+    #[pyo3(signature = (audio, commit=false))]
+    fn send_audio(
+        &self,
+        py: Python<'_>,
+        audio: &Bound<'_, PyAny>,
+        commit: bool,
+    ) -> PyResult<usize> {
+        let view = buffer::view(audio, "send_audio")?;
+        check_pcm16(py, &view)?;
+        let bytes = view.bytes();
+        let frame = if bytes.len() > 64 * 1024 {
+            py.detach(|| client::append_audio(bytes))
+        } else {
+            client::append_audio(bytes)
+        };
+        let n = bytes.len();
+        drop(view);
+        let conn = self.inner.conn.lock();
+        let Some(c) = conn.as_ref() else {
+            return Err(not_connected(py));
+        };
+        let ok = c.tx.send(Outgoing::Text(frame)).is_ok()
+            && (!commit || c.tx.send(Outgoing::Text(client::commit_audio())).is_ok());
+        if ok {
+            Ok(n)
+        } else {
+            Err(not_connected(py))
+        }
+    }
+
+    /// `_cancel_response`: sends `response.cancel` only while a response is
+    /// ongoing and no cancel is pending. Returns True if sent.
+    fn cancel_response(&self, py: Python<'_>) -> PyResult<bool> {
+        let mut out = Vec::new();
+        self.inner.core.lock().cancel_response(&mut out);
+        let sent = !out.is_empty();
+        if !self.inner.send_frames(out) {
+            return Err(not_connected(py));
+        }
+        Ok(sent)
+    }
+
+    /// Milliseconds since the first audio of the current item, or None when
+    /// there is nothing to interrupt.
+    fn playback_elapsed(&self) -> Option<f64> {
+        self.inner.core.lock().elapsed(monotonic_ms())
+    }
+
+    /// `audio_end_ms` for an interruption after `elapsed_ms`.
+    fn audio_end_ms(&self, elapsed_ms: f64) -> i64 {
+        session::audio_end_ms(elapsed_ms, self.inner.core.lock().playback.audio_length_ms)
+    }
+
+    fn reset_playback(&self) {
+        self.inner.core.lock().playback.reset();
+    }
+
+    /// Configure which defaults the core applies by itself.
+    #[pyo3(signature = (*, core_interrupts, core_resets_on_audio_done, auto_retrieve=true))]
+    fn set_hooks(
+        &self,
+        core_interrupts: bool,
+        core_resets_on_audio_done: bool,
+        auto_retrieve: bool,
+    ) {
+        let mut c = self.inner.core.lock();
+        c.core_interrupts = core_interrupts;
+        c.core_resets_on_audio_done = core_resets_on_audio_done;
+        c.auto_retrieve = auto_retrieve;
+    }
+
+    fn set_wants_raw_audio(&self, wants: bool) {
+        self.inner.wants_raw_audio.store(wants, Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn current_item_id(&self) -> Option<String> {
+        self.inner.core.lock().playback.item_id.clone()
+    }
+
+    #[getter]
+    fn current_content_index(&self) -> i64 {
+        self.inner.core.lock().playback.content_index
+    }
+
+    #[getter]
+    fn first_audio_timestamp(&self) -> Option<f64> {
+        self.inner.core.lock().playback.first_audio_ms
+    }
+
+    #[getter]
+    fn audio_length_ms(&self) -> f64 {
+        self.inner.core.lock().playback.audio_length_ms
+    }
+
+    #[getter]
+    fn interrupt_response(&self) -> Option<bool> {
+        self.inner.core.lock().interrupt_response
+    }
+
+    #[getter]
+    fn response_ongoing(&self) -> bool {
+        self.inner.core.lock().sequencer.ongoing()
+    }
+
+    #[getter]
+    fn queued_response_creates(&self) -> usize {
+        self.inner.core.lock().sequencer.queued()
+    }
+
+    /// The last `session.updated.session` from the server, as a fresh dict.
+    fn raw_session<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let v = self.inner.core.lock().raw_session.clone();
+        v.map(|v| value_to_py(py, &v)).transpose()
+    }
+}
+
+impl Transport {
+    fn send_sequenced(&self, py: Python<'_>, frame: Option<String>) -> PyResult<()> {
+        if let Some(f) = frame {
+            let ok = self
+                .with_conn(py, |c| c.tx.send(Outgoing::Text(f)).is_ok())
+                .unwrap_or(false);
+            if !ok {
+                self.inner.core.lock().sequencer.on_send_failed();
+                return Err(not_connected(py));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! realtime-ws: the Rust core of the `realtime_ws` Python package.
+//!
+//! Pure-Rust modules (`audio`, `protocol`, `connection`, `session`, `runtime`)
+//! know nothing of Python; `bindings` wraps them. This file only registers.
+
+pub mod audio;
+pub mod bindings;
+pub mod connection;
+pub mod protocol;
+pub mod runtime;
+pub mod session;
+
+/// The extension module `realtime_ws._core`.
+#[pyo3::pymodule(name = "_core")]
+mod core_module {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::bindings::events::{AudioEvent, AudioInterruptedEvent, ServerEvent};
+    #[pymodule_export]
+    use crate::bindings::hub::Hub;
+    #[pymodule_export]
+    use crate::bindings::transport::Transport;
+    #[pymodule_export]
+    use crate::bindings::{
+        audio_end_ms, check_audio, configure_runtime, dumps, loads, monotonic_ms, runtime_workers,
+    };
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        use crate::bindings::hub::*;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("EV_OPENED", EV_OPENED)?;
+        m.add("EV_CONNECT_FAILED", EV_CONNECT_FAILED)?;
+        m.add("EV_SERVER", EV_SERVER)?;
+        m.add("EV_AUDIO", EV_AUDIO)?;
+        m.add("EV_INTERRUPTED", EV_INTERRUPTED)?;
+        m.add("EV_FRAME_ERROR", EV_FRAME_ERROR)?;
+        m.add("EV_CLOSED", EV_CLOSED)?;
+        m.add(
+            "SEQUENCER_EVENT_ID_PREFIX",
+            crate::protocol::sequencer::EVENT_ID_PREFIX,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! The Realtime wire protocol: server-event classification, client-event
+//! builders and the response.create sequencer. Pure Rust (no pyo3).
+
+pub mod client;
+mod known;
+pub mod sequencer;
+pub mod server;
+
+/// JSON kind of a required field in a known server event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    Str,
+    Int,
+    Num,
+    Bool,
+    Obj,
+    Arr,
+    Any,
+}
+
+impl JsonKind {
+    pub fn matches(self, v: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match self {
+            JsonKind::Str => v.is_string(),
+            JsonKind::Int => v.is_i64() || v.is_u64(),
+            JsonKind::Num => v.is_number(),
+            JsonKind::Bool => v.is_boolean(),
+            JsonKind::Obj => v.is_object(),
+            JsonKind::Arr => v.is_array(),
+            JsonKind::Any => !matches!(v, Value::Null),
+        }
+    }
+}
+
+pub use known::KNOWN_SERVER_EVENTS;

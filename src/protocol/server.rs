@@ -1,0 +1,318 @@
+//! Classification of server frames.
+//!
+//! Hot events (audio, transcript and text deltas) are read in one borrowing
+//! pass that never copies the base64 `delta`. Everything else is parsed into a
+//! `serde_json::Value` once, on the tokio thread, and validated against the
+//! required fields of the SDK model of its `type` (see `known.rs`): a known
+//! type that fails validation is "generic" and, like an unknown type, reaches
+//! only the `*` listeners, as in the reference's strict union.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{JsonKind, KNOWN_SERVER_EVENTS};
+
+/// Server event types the core acts on. Everything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    AudioDelta,
+    AudioDone,
+    AudioTranscriptDelta,
+    OutputTextDelta,
+    ResponseCreated,
+    ResponseDone,
+    SessionCreated,
+    SessionUpdated,
+    SpeechStarted,
+    Error,
+    TranscriptionCompleted,
+    ItemTruncated,
+    McpCallInProgress,
+    McpListToolsInProgress,
+    Other,
+}
+
+impl Kind {
+    pub fn of(type_name: &str) -> Kind {
+        match type_name {
+            "response.output_audio.delta" => Kind::AudioDelta,
+            "response.output_audio.done" => Kind::AudioDone,
+            "response.output_audio_transcript.delta" => Kind::AudioTranscriptDelta,
+            "response.output_text.delta" => Kind::OutputTextDelta,
+            "response.created" => Kind::ResponseCreated,
+            "response.done" => Kind::ResponseDone,
+            "session.created" => Kind::SessionCreated,
+            "session.updated" => Kind::SessionUpdated,
+            "input_audio_buffer.speech_started" => Kind::SpeechStarted,
+            "error" => Kind::Error,
+            "conversation.item.input_audio_transcription.completed" => Kind::TranscriptionCompleted,
+            "conversation.item.truncated" => Kind::ItemTruncated,
+            "response.mcp_call.in_progress" => Kind::McpCallInProgress,
+            "mcp_list_tools.in_progress" => Kind::McpListToolsInProgress,
+            _ => Kind::Other,
+        }
+    }
+}
+
+type FieldTable = HashMap<&'static str, &'static [(&'static str, JsonKind)]>;
+
+fn table() -> &'static FieldTable {
+    static TABLE: OnceLock<FieldTable> = OnceLock::new();
+    TABLE.get_or_init(|| KNOWN_SERVER_EVENTS.iter().copied().collect())
+}
+
+/// True if `type_name` is a GA server event type of the SDK's union.
+pub fn is_known_type(type_name: &str) -> bool {
+    table().contains_key(type_name)
+}
+
+/// True if `obj` is a valid event of its known `type`: every required field
+/// of the SDK model is present with the right JSON kind.
+pub fn validate_known(type_name: &str, obj: &serde_json::Map<String, Value>) -> bool {
+    match table().get(type_name) {
+        Some(fields) => fields
+            .iter()
+            .all(|(name, kind)| obj.get(*name).is_some_and(|v| kind.matches(v))),
+        None => false,
+    }
+}
+
+/// The fields of a delta event (audio, transcript, text), borrowed from the
+/// frame whenever they contain no escapes (always, for base64 audio).
+#[derive(Debug, Deserialize)]
+pub struct DeltaHead<'a> {
+    #[serde(borrow, rename = "type")]
+    pub type_name: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub response_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub item_id: Option<Cow<'a, str>>,
+    pub output_index: Option<i64>,
+    pub content_index: Option<i64>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub delta: Option<Cow<'a, str>>,
+}
+
+/// `Option<Cow<str>>` that borrows (serde's `borrow` does not reach inside `Option`).
+fn opt_cow<'de: 'a, 'a, D>(d: D) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_str(V)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+/// A delta event whose required fields are all present.
+#[derive(Debug)]
+pub struct Delta<'a> {
+    pub kind: Kind,
+    pub response_id: Cow<'a, str>,
+    pub item_id: Cow<'a, str>,
+    pub content_index: i64,
+    pub delta: Cow<'a, str>,
+}
+
+/// A frame, classified.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// An audio/transcript/text delta with all required fields (fast path).
+    Delta(Delta<'a>),
+    /// Any other JSON value. `type_name` is the string `type` if there is one;
+    /// `known` is true when the type is a GA type and the event validates.
+    Parsed {
+        value: Value,
+        type_name: Option<String>,
+        kind: Kind,
+        known: bool,
+    },
+}
+
+/// Error for a frame that is not JSON at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedFrame(pub String);
+
+impl std::fmt::Display for MalformedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed server frame: {}", self.0)
+    }
+}
+
+/// Quick check for the three hot delta types without parsing: their `type`
+/// is in the first bytes of every real frame. A miss only costs the slow path.
+fn looks_like_delta(text: &str) -> bool {
+    let head = &text.as_bytes()[..text.len().min(96)];
+    memfind(head, b"_audio.delta\"")
+        || memfind(head, b"_audio_transcript.delta\"")
+        || memfind(head, b"output_text.delta\"")
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn classify(text: &str) -> Result<Frame<'_>, MalformedFrame> {
+    if looks_like_delta(text) {
+        if let Ok(h) = serde_json::from_str::<DeltaHead<'_>>(text) {
+            let kind = Kind::of(&h.type_name);
+            if matches!(
+                kind,
+                Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
+            ) {
+                if let (Some(_), Some(response_id), Some(item_id), Some(_), Some(ci), Some(delta)) = (
+                    h.event_id,
+                    h.response_id,
+                    h.item_id,
+                    h.output_index,
+                    h.content_index,
+                    h.delta,
+                ) {
+                    return Ok(Frame::Delta(Delta {
+                        kind,
+                        response_id,
+                        item_id,
+                        content_index: ci,
+                        delta,
+                    }));
+                }
+            }
+        }
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| MalformedFrame(e.to_string()))?;
+    let (type_name, known) = match &value {
+        Value::Object(map) => match map.get("type").and_then(Value::as_str) {
+            Some(t) => (Some(t.to_owned()), validate_known(t, map)),
+            None => (None, false),
+        },
+        _ => (None, false),
+    };
+    let kind = match (&type_name, known) {
+        (Some(t), true) => Kind::of(t),
+        _ => Kind::Other,
+    };
+    Ok(Frame::Parsed {
+        value,
+        type_name,
+        kind,
+        known,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUDIO: &str = r#"{"type":"response.output_audio.delta","event_id":"e1","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"AAAA","obfuscation":"x"}"#;
+
+    #[test]
+    fn audio_delta_takes_the_fast_path_and_borrows() {
+        match classify(AUDIO).expect("json") {
+            Frame::Delta(d) => {
+                assert_eq!(d.kind, Kind::AudioDelta);
+                assert_eq!(d.item_id, "i1");
+                assert!(matches!(d.delta, Cow::Borrowed(_)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn escaped_text_delta_still_takes_the_fast_path() {
+        let t = r#"{"type":"response.output_text.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"say \"hi\"\n"}"#;
+        match classify(t).expect("json") {
+            Frame::Delta(d) => assert_eq!(d.delta, "say \"hi\"\n"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delta_missing_event_id_is_generic() {
+        let t = r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"AAAA"}"#;
+        match classify(t).expect("json") {
+            Frame::Parsed { known, kind, .. } => {
+                assert!(!known);
+                assert_eq!(kind, Kind::Other);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_and_non_object_frames_are_generic() {
+        for t in [
+            r#"{"type":"brand.new"}"#,
+            "[1,2]",
+            "\"x\"",
+            r#"{"no":"type"}"#,
+        ] {
+            match classify(t).expect("json") {
+                Frame::Parsed { known, .. } => assert!(!known, "{t}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn known_event_validates_required_fields() {
+        let ok = r#"{"type":"response.created","event_id":"e","response":{"id":"r"}}"#;
+        let bad = r#"{"type":"response.created","response":{"id":"r"}}"#;
+        assert!(matches!(
+            classify(ok),
+            Ok(Frame::Parsed {
+                known: true,
+                kind: Kind::ResponseCreated,
+                ..
+            })
+        ));
+        assert!(matches!(
+            classify(bad),
+            Ok(Frame::Parsed {
+                known: false,
+                kind: Kind::Other,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        assert!(classify("{not json").is_err());
+        assert!(classify("").is_err());
+    }
+
+    #[test]
+    fn table_has_the_46_sdk_types() {
+        assert_eq!(KNOWN_SERVER_EVENTS.len(), 46);
+        assert!(is_known_type("input_audio_buffer.dtmf_event_received"));
+        assert!(!is_known_type("response.audio.delta"));
+    }
+}
