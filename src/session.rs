@@ -12,6 +12,7 @@ use crate::audio::format::ServerAudioFormat;
 use crate::protocol::client;
 use crate::protocol::sequencer::Sequencer;
 use crate::protocol::server::Kind;
+use crate::protocol::Dialect;
 
 /// Milliseconds on a monotonic clock shared by the core and Python
 /// (`realtime_ws.monotonic_ms()`). The reference uses `Date.now()`; a
@@ -74,6 +75,8 @@ pub struct SessionCore {
     pub auto_retrieve: bool,
     /// The last `session.updated.session`, as received.
     pub raw_session: Option<Value>,
+    /// GA (default) or the opt-in beta vocabulary.
+    pub dialect: Dialect,
 }
 
 impl Default for SessionCore {
@@ -87,6 +90,7 @@ impl Default for SessionCore {
             core_resets_on_audio_done: true,
             auto_retrieve: true,
             raw_session: None,
+            dialect: Dialect::Ga,
         }
     }
 }

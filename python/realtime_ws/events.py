@@ -28,7 +28,8 @@ class ErrorEvent:
     """
 
     error: Any
-    #: ``"server"`` (an ``error`` event), ``"transport"``, ``"protocol"`` (bad frame) or ``"listener"``.
+    #: ``"server"`` (an ``error`` event), ``"transport"``, ``"protocol"`` (a bad frame)
+    #: or ``"listener"`` (a listener raised).
     source: str = "transport"
     type: Literal["error"] = "error"
 

@@ -91,7 +91,11 @@ def normalize_format(fmt: Any) -> Any:
         out = dict(fmt)
         if out.get("type") == "audio/pcm":
             rate = out.get("rate")
-            ok = isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate)
+            ok = (
+                isinstance(rate, (int, float))
+                and not isinstance(rate, bool)
+                and math.isfinite(rate)
+            )
             out["rate"] = rate if ok else 24000
         return out
     return fmt
@@ -133,12 +137,14 @@ def normalize_tool(tool: Mapping[str, Any]) -> dict[str, Any] | None:
 def build_session_payload(config: Mapping[str, Any] | None, current_model: str) -> dict[str, Any]:
     """The ``session`` of a ``session.update`` for ``config``, with the reference's defaults."""
     cfg: Mapping[str, Any] = config or {}
-    legacy = any(
-        _pick(cfg, *names) is not _MISSING for names in _LEGACY_KEYS.values()
-    )
+    legacy = any(_pick(cfg, *names) is not _MISSING for names in _LEGACY_KEYS.values())
     audio = cfg.get("audio") if not legacy else None
-    audio_in: Mapping[str, Any] = (audio or {}).get("input") or {} if isinstance(audio, Mapping) else {}
-    audio_out: Mapping[str, Any] = (audio or {}).get("output") or {} if isinstance(audio, Mapping) else {}
+    audio_in: Mapping[str, Any] = (
+        (audio or {}).get("input") or {} if isinstance(audio, Mapping) else {}
+    )
+    audio_out: Mapping[str, Any] = (
+        (audio or {}).get("output") or {} if isinstance(audio, Mapping) else {}
+    )
 
     if legacy:
         in_format = _pick(cfg, *_LEGACY_KEYS["input_audio_format"])
@@ -173,7 +179,9 @@ def build_session_payload(config: Mapping[str, Any] | None, current_model: str) 
     input_section: dict[str, Any] = {
         "format": normalize_format(in_format),
         "noise_reduction": None if noise is _MISSING else noise,
-        "transcription": dict(DEFAULT_TRANSCRIPTION) if transcription is _MISSING else transcription,
+        "transcription": dict(DEFAULT_TRANSCRIPTION)
+        if transcription is _MISSING
+        else transcription,
         "turn_detection": dict(DEFAULT_TURN_DETECTION)
         if turn is _MISSING
         else normalize_turn_detection(turn),
@@ -211,6 +219,74 @@ def build_session_payload(config: Mapping[str, Any] | None, current_model: str) 
     return payload
 
 
+# -- the opt-in beta dialect (``OpenAI-Beta: realtime=v1``) -------------------------------------
+
+_BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+def _beta_format(fmt: Any) -> Any:
+    if isinstance(fmt, Mapping):
+        return _BETA_FORMATS.get(str(fmt.get("type")), "pcm16")
+    return fmt
+
+
+def _beta_modalities(modalities: Any) -> Any:
+    # GA ["audio"] means audio with its transcript; beta spells that ["audio", "text"].
+    if isinstance(modalities, list) and "audio" in modalities:
+        return ["audio", "text"]
+    return modalities
+
+
+def to_beta_session(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A GA ``session`` payload in the beta API's flat shape (no ``type``)."""
+    out: dict[str, Any] = {}
+    audio = payload.get("audio") or {}
+    audio_in = audio.get("input") or {}
+    audio_out = audio.get("output") or {}
+    for key, value in payload.items():
+        if key in ("type", "audio", "output_modalities", "max_output_tokens", "tracing"):
+            continue
+        out[key] = value
+    if "output_modalities" in payload:
+        out["modalities"] = _beta_modalities(payload["output_modalities"])
+    if "max_output_tokens" in payload:
+        out["max_response_output_tokens"] = payload["max_output_tokens"]
+    if "format" in audio_in:
+        out["input_audio_format"] = _beta_format(audio_in["format"])
+    if "noise_reduction" in audio_in:
+        out["input_audio_noise_reduction"] = audio_in["noise_reduction"]
+    if "transcription" in audio_in:
+        out["input_audio_transcription"] = audio_in["transcription"]
+    if "turn_detection" in audio_in:
+        out["turn_detection"] = audio_in["turn_detection"]
+    if "format" in audio_out:
+        out["output_audio_format"] = _beta_format(audio_out["format"])
+    if "voice" in audio_out:
+        out["voice"] = audio_out["voice"]
+    if "speed" in audio_out:
+        out["speed"] = audio_out["speed"]
+    return out
+
+
+def to_beta_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    """A GA ``response.create`` override in the beta shape."""
+    out = {
+        k: v
+        for k, v in response.items()
+        if k not in ("output_modalities", "audio", "max_output_tokens")
+    }
+    if "output_modalities" in response:
+        out["modalities"] = _beta_modalities(response["output_modalities"])
+    if "max_output_tokens" in response:
+        out["max_response_output_tokens"] = response["max_output_tokens"]
+    audio_out = (response.get("audio") or {}).get("output") or {}
+    if "voice" in audio_out:
+        out["voice"] = audio_out["voice"]
+    if "format" in audio_out:
+        out["output_audio_format"] = _beta_format(audio_out["format"])
+    return out
+
+
 __all__ = [
     "DEFAULT_FORMAT",
     "DEFAULT_TRANSCRIPTION",
@@ -218,4 +294,6 @@ __all__ = [
     "build_session_payload",
     "normalize_format",
     "normalize_turn_detection",
+    "to_beta_response",
+    "to_beta_session",
 ]

@@ -47,7 +47,18 @@ from .events import (
     TurnStartedEvent,
     usage_from_response,
 )
-from .session_config import build_session_payload
+from .items import (
+    FunctionCallEvent,
+    FunctionCallItem,
+    McpToolsListedEvent,
+    approval_request_item,
+    diff_history,
+    field,
+    item_id_of,
+    mcp_call_item,
+    message_item,
+)
+from .session_config import build_session_payload, to_beta_response, to_beta_session
 
 logger = logging.getLogger("realtime_ws")
 
@@ -58,6 +69,7 @@ DEFAULT_BASE_URL = "wss://api.openai.com/v1/realtime"
 
 ApiKey = str | Callable[[], str | Awaitable[str]]
 AuthMode = Literal["bearer", "subprotocol", "azure"]
+Protocol = Literal["ga", "beta"]
 
 CANCELLED_SETUP_MESSAGE = "WebSocket connection was closed before setup completed."
 CLOSED_BEFORE_READY_MESSAGE = "WebSocket closed before the connection was ready."
@@ -98,7 +110,7 @@ def _redact(url: str) -> str:
 class _Attempt:
     """One ``connect()`` call: what to restore on failure, and its first error."""
 
-    __slots__ = ("conn_id", "default_url", "error", "key", "model", "opened", "url")
+    __slots__ = ("config", "conn_id", "default_url", "error", "key", "model", "opened", "url")
 
     def __init__(self, ws: OpenAIRealtimeWebSocket) -> None:
         self.model = ws._current_model
@@ -108,6 +120,7 @@ class _Attempt:
         self.error: BaseException | None = None
         self.conn_id: int | None = None
         self.opened: asyncio.Future[None] | None = None
+        self.config: dict[str, Any] = {}
 
     def fail(self, exc: BaseException) -> None:
         """Records ``exc`` if it is the first failure, and wakes the waiting connect."""
@@ -140,6 +153,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         model: the starting model (``current_model``), ``"gpt-realtime-2.1"`` by default.
         api_key: a key, or a sync/async callable returning one, resolved on every connect.
         url: a fixed socket URL (the stored default URL; Azure, proxies, local servers).
+        base_url: the endpoint the ``?model=`` and ``?call_id=`` URLs are built on when no
+            ``url`` is given (default ``wss://api.openai.com/v1/realtime``; for Azure GA,
+            ``wss://<resource>.openai.azure.com/openai/v1/realtime``).
         headers: extra handshake headers (e.g. ``OpenAI-Organization``; Azure's ``api-key``).
         auth: ``"bearer"`` (``Authorization: Bearer <key>``, default), ``"subprotocol"``
             (the browser form: subprotocols ``realtime`` and ``openai-insecure-api-key.<key>``;
@@ -159,6 +175,11 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             (``error`` + ``disconnected``). ``ping_interval=None`` disables it.
         close_timeout: seconds to wait for the server's close frame.
         max_message_size: largest accepted server message in bytes (``None``: no limit).
+        protocol: ``"ga"`` (default) or ``"beta"``: the beta API for servers that still
+            speak it (e.g. older Azure deployments). Beta sends ``OpenAI-Beta: realtime=v1``,
+            sends session updates in the flat beta shape, and maps the beta event names
+            (``response.audio.delta``, ``response.text.delta``, ``conversation.item.created``
+            ...) to the same emitted events.
     """
 
     def __init__(
@@ -167,6 +188,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         model: str = DEFAULT_MODEL,
         api_key: ApiKey | None = None,
         url: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
         headers: Mapping[str, str] | None = None,
         auth: AuthMode = "bearer",
         use_insecure_api_key: bool = False,
@@ -179,16 +201,22 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         ping_timeout: float = 20.0,
         close_timeout: float = 5.0,
         max_message_size: int | None = 64 * 1024 * 1024,
+        protocol: Protocol = "ga",
     ) -> None:
         super().__init__()
         if auth not in ("bearer", "subprotocol", "azure"):
             raise ValueError(f"auth must be 'bearer', 'subprotocol' or 'azure', got {auth!r}")
+        if protocol not in ("ga", "beta"):
+            raise ValueError(f"protocol must be 'ga' or 'beta', got {protocol!r}")
         self._core = _core.Transport()
+        self._core.set_dialect(protocol)
+        self._beta = protocol == "beta"
         self._current_model = model
         self._api_key_option: ApiKey | None = api_key
         self._api_key: str | None = None
         self._url: str | None = None
         self._default_url: str | None = url
+        self._base_url = base_url
         self._headers = dict(headers or {})
         self._auth: AuthMode = auth
         self._use_insecure_api_key = use_insecure_api_key
@@ -266,7 +294,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
 
     @property
     def _first_audio_timestamp(self) -> float | None:
-        """When the current item's first audio arrived, in :func:`realtime_ws.monotonic_ms` units."""
+        """When the current item's first audio arrived (:func:`realtime_ws.monotonic_ms` units)."""
         return self._core.first_audio_timestamp  # type: ignore[no-any-return]
 
     @property
@@ -289,7 +317,8 @@ class OpenAIRealtimeWebSocket(EventEmitter):
     def _listeners_changed(self, name: str) -> None:
         if name in ("*", "response.output_audio.delta"):
             self._core.set_wants_raw_audio(
-                self.listener_count("*") > 0 or self.listener_count("response.output_audio.delta") > 0
+                self.listener_count("*") > 0
+                or self.listener_count("response.output_audio.delta") > 0
             )
 
     # -- connect ---------------------------------------------------------------------------------
@@ -318,6 +347,11 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             headers.append(("api-key", key))
         else:
             subprotocols = ["realtime", f"openai-insecure-api-key.{key}"]
+        if self._beta:
+            if self._auth == "subprotocol":
+                subprotocols.append("openai-beta.realtime-v1")
+            else:
+                headers.append(("OpenAI-Beta", "realtime=v1"))
         subprotocols.extend(self._extra_subprotocols)
         user = {k.lower() for k in self._headers}
         headers = [(k, v) for k, v in headers if k.lower() not in user]
@@ -359,15 +393,16 @@ class OpenAIRealtimeWebSocket(EventEmitter):
                 target = url
                 self._default_url = url
             elif call_id:
-                target = f"{DEFAULT_BASE_URL}?call_id={urllib.parse.quote(call_id, safe='')}"
+                target = _with_query(self._base_url, "call_id", call_id)
             elif self._default_url:
                 target = self._default_url
             else:
-                target = f"{DEFAULT_BASE_URL}?model={urllib.parse.quote(self._current_model, safe='')}"
+                target = _with_query(self._base_url, "model", self._current_model)
             self._url = target
             config = {**(initial_session_config or {}), "model": self._current_model}
             self._initial_config = config
-            await self._setup_websocket(attempt, key, target, config)
+            attempt.config = config
+            await self._setup_websocket(attempt, key, target)
         except BaseException as exc:
             attempt.fail(exc)
             if self._attempt is attempt:
@@ -377,18 +412,22 @@ class OpenAIRealtimeWebSocket(EventEmitter):
                     self._close_after_failure(attempt)
                 except Exception as cleanup:
                     self._on_error(cleanup)
-            raise attempt.error from None  # type: ignore[misc]
+            assert attempt.error is not None
+            # The first failure, exactly as it was raised (it may not be `exc`).
+            raise attempt.error  # noqa: B904
         if self._attempt is attempt:
             self._attempt = None
 
-    async def _setup_websocket(
-        self, attempt: _Attempt, key: str | None, url: str, config: dict[str, Any]
-    ) -> None:
+    async def _setup_websocket(self, attempt: _Attempt, key: str | None, url: str) -> None:
         if self._conn_id is not None:
             raise UserError("WebSocket is already connected or connecting.")
         if not key:
             raise UserError("API key is not set. Please call `connect()` with an API key first.")
-        if self._auth == "subprotocol" and not key.startswith("ek_") and not self._use_insecure_api_key:
+        if (
+            self._auth == "subprotocol"
+            and not key.startswith("ek_")
+            and not self._use_insecure_api_key
+        ):
             raise UserError(
                 "Subprotocol authentication requires an ephemeral client key (ek_...); "
                 "pass use_insecure_api_key=True to send a regular API key this way."
@@ -412,14 +451,15 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             await attempt.opened
         if attempt.error is not None:
             raise attempt.error
-        if self._attempt is not attempt or self._state.status != "connected":
-            raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
-        self.update_session_config(config)
-        if self._attempt is not attempt or self._state.status != "connected":
-            raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
 
-    def _socket_opened(self, conn_id: int, subprotocol: str | None, attempt: _Attempt | None) -> None:
-        """The handshake completed (or, with skip_open_event_listeners, the socket exists)."""
+    def _socket_opened(
+        self, conn_id: int, subprotocol: str | None, attempt: _Attempt | None
+    ) -> None:
+        """The handshake completed (or, with skip_open_event_listeners, the socket exists).
+
+        The initial ``session.update`` is sent right here, before any later event
+        of this socket is dispatched, and only then does ``connect()`` resolve.
+        """
         if conn_id != self._conn_id:
             return
         handle = self._state.websocket
@@ -435,10 +475,19 @@ class OpenAIRealtimeWebSocket(EventEmitter):
                 self._on_open()
             except BaseException as exc:
                 failure = exc
-        if attempt is None:
+        if attempt is None or attempt.conn_id != conn_id:
             if failure is not None:
                 self._report_listener_error("connected", failure)
             return
+        if failure is None and attempt.error is None:
+            try:
+                if self._attempt is not attempt or self._state.status != "connected":
+                    raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
+                self.update_session_config(attempt.config)
+                if self._attempt is not attempt or self._state.status != "connected":
+                    raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
+            except BaseException as exc:
+                failure = exc
         if failure is not None:
             attempt.fail(failure)
             if self._skip_open_event_listeners:
@@ -599,12 +648,16 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         raise UnsupportedOperationError(MUTE_MESSAGE)
 
     def update_session_config(self, config: Mapping[str, Any]) -> None:
-        """Sends ``session.update`` with the whole payload built from ``config`` (defaults included)."""
+        """Sends ``session.update`` with the whole payload for ``config`` (defaults included)."""
         self.send_event({"type": "session.update", "session": self.build_session_payload(config)})
 
     def build_session_payload(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The GA ``session`` object for ``config`` (see :mod:`realtime_ws.session_config`)."""
-        return build_session_payload(config, self._current_model)
+        """The ``session`` object for ``config`` (see :mod:`realtime_ws.session_config`).
+
+        GA shape, or the flat beta shape with ``protocol="beta"``.
+        """
+        payload = build_session_payload(config, self._current_model)
+        return to_beta_session(payload) if self._beta else payload
 
     def request_response(self, response: Mapping[str, Any] | None = None) -> None:
         """Asks for a response through the sequencer (manual only with an override)."""
@@ -612,7 +665,142 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             raise NotConnectedError(
                 "WebSocket is not connected. Make sure you call `connect()` before sending events."
             )
+        if response is not None and self._beta:
+            response = to_beta_response(response)
         self._core.request_response(None if response is None else dict(response))
+
+    # -- conversation ------------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        message: str | Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        other_event_data: Mapping[str, Any] | None = None,
+        *,
+        trigger_response: bool = True,
+    ) -> None:
+        """Adds a user message, then (by default) asks for a response.
+
+        ``message`` is a string, a list of content parts, or a message
+        ``{"type": "message", "role": "user", "content": [...]}``. Image parts may
+        be given as ``{"type": "input_image", "image": url, "provider_data": {...}}``
+        (sent as ``image_url``). ``other_event_data`` is merged into the
+        ``conversation.item.create`` event (e.g. ``previous_item_id``).
+        """
+        if isinstance(message, str):
+            content: list[dict[str, Any]] = [{"type": "input_text", "text": message}]
+        else:
+            parts = message.get("content", []) if isinstance(message, Mapping) else message
+            content = [_content_part(p) for p in parts]
+        event: dict[str, Any] = {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": content},
+        }
+        if other_event_data:
+            event.update(other_event_data)
+        self.send_event(event)
+        if trigger_response:
+            self.request_response()
+
+    def add_image(self, image: str, *, trigger_response: bool = True) -> None:
+        """Adds an image (a URL or ``data:`` URI) as a user message."""
+        self.send_message(
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_image", "image": image}],
+            },
+            trigger_response=trigger_response,
+        )
+
+    def send_function_call_output(
+        self,
+        tool_call: FunctionCallEvent | Mapping[str, Any],
+        output: str,
+        start_response: bool = True,
+    ) -> None:
+        """Sends a tool's output for ``tool_call``, emits its completed ``item_update``,
+        and (by default) asks for the next response."""
+        call_id = field(tool_call, "call_id", "callId", default="")
+        self.send_event(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "output": output, "call_id": call_id},
+            }
+        )
+        try:
+            item = FunctionCallItem(
+                item_id=str(field(tool_call, "id", "item_id", "itemId", default="")),
+                previous_item_id=field(tool_call, "previous_item_id", "previousItemId"),
+                status="completed",
+                arguments=str(field(tool_call, "arguments", default="")),
+                name=str(field(tool_call, "name", default="")),
+                output=output,
+                call_id=call_id,
+            )
+            self._emit("item_update", item)
+        except Exception:  # the reference only logs a bad tool-call description
+            logger.exception("could not build the item_update for a function call output")
+        if start_response:
+            self.request_response()
+
+    def send_mcp_response(
+        self, approval_request: Any, approved: bool, reason: str | None = None
+    ) -> None:
+        """Answers an ``mcp_approval_request``."""
+        item_id = item_id_of(approval_request)
+        item: dict[str, Any] = {
+            "type": "mcp_approval_response",
+            "approval_request_id": item_id,
+            "approve": approved,
+        }
+        if reason is not None:
+            item["reason"] = reason
+        self.send_event(
+            {"type": "conversation.item.create", "previous_item_id": item_id, "item": item}
+        )
+
+    def reset_history(self, old_history: Sequence[Any], new_history: Sequence[Any]) -> None:
+        """Makes the server's conversation match ``new_history``.
+
+        Items are diffed by id: removed and changed items are deleted
+        (``conversation.item.delete``), added and changed messages are created
+        again. Function calls cannot be recreated (a warning); assistant audio
+        cannot be created by a client (:class:`UserError`).
+        """
+        removals, additions, updates = diff_history(list(old_history), list(new_history))
+        for item in [*additions, *updates]:
+            if field(item, "type") == "message" and field(item, "role") == "assistant":
+                for part in field(item, "content", default=[]) or []:
+                    if isinstance(part, Mapping) and part.get("type") in ("output_audio", "audio"):
+                        raise UserError(
+                            "An assistant message with audio content cannot be added to the "
+                            "conversation; use its transcript as output_text instead."
+                        )
+        to_delete: list[str] = []
+        for item in [*removals, *updates]:
+            iid = item_id_of(item)
+            if iid not in to_delete:
+                to_delete.append(iid)
+        for iid in to_delete:
+            self.send_event({"type": "conversation.item.delete", "item_id": iid})
+        for item in [*additions, *updates]:
+            kind = field(item, "type")
+            if kind == "message":
+                role = field(item, "role")
+                entry: dict[str, Any] = {
+                    "type": "message",
+                    "role": role,
+                    "content": list(field(item, "content", default=[]) or []),
+                    "id": item_id_of(item),
+                }
+                status = field(item, "status")
+                if role != "system" and status:
+                    entry["status"] = status
+                self.send_event({"type": "conversation.item.create", "item": entry})
+            elif kind == "function_call":
+                logger.warning(
+                    "Function calls cannot be manually added or updated at the moment. Ignoring."
+                )
 
     # -- interruption ------------------------------------------------------------------------------
 
@@ -704,7 +892,14 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             if conn_id == self._conn_id:
                 self._on_error(ProtocolError(payload), source="protocol")
         elif code == _core.EV_OPENED:
-            self._socket_opened(conn_id, payload, self._attempt)
+            if not self._skip_open_event_listeners:
+                self._socket_opened(conn_id, payload, self._attempt)
+            elif conn_id == self._conn_id and self._state.websocket is not None:
+                # Already counted as connected; just record the negotiated subprotocol.
+                h = self._state.websocket
+                self._state = WebSocketState(
+                    self._state.status, WebSocketHandle(h.conn_id, h.url, payload)
+                )
         elif code == _core.EV_CONNECT_FAILED:
             self._on_connect_failed(conn_id, payload)
         elif code == _core.EV_CLOSED:
@@ -727,6 +922,8 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         if not ev.known:
             return
         t: str = ev.type
+        if self._beta:
+            t = _BETA_NAMES.get(t, t)
         if t == "response.output_audio_transcript.delta":
             if "audio_transcript_delta" in self._listeners or self._taps:
                 rid, iid, _, delta = ev.delta_fields() or _delta_from(ev)
@@ -751,7 +948,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
                 "turn_done",
                 TurnDoneEvent(
                     TurnDoneResponse(
-                        id=response.get("id") or "", output=response.get("output") or [], usage=usage
+                        id=response.get("id") or "",
+                        output=response.get("output") or [],
+                        usage=usage,
                     )
                 ),
             )
@@ -769,6 +968,15 @@ class OpenAIRealtimeWebSocket(EventEmitter):
                 self._after_audio_done_event()
         elif t == "conversation.item.deleted":
             self._emit("item_deleted", ItemDeletedEvent(ev.to_dict().get("item_id", "")))
+        elif t in (
+            "conversation.item.added",
+            "conversation.item.done",
+            "conversation.item.retrieved",
+            "conversation.item.created",
+        ):
+            self._on_conversation_item(t, ev.to_dict())
+        elif t in ("response.output_item.added", "response.output_item.done"):
+            self._on_output_item(t, ev.to_dict())
         elif t == "input_audio_buffer.speech_started":
             if self._py_interrupts:
                 self.interrupt(not bool(self._core.interrupt_response))
@@ -778,13 +986,79 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             self._server_tracing = session.get("tracing")
             self._update_tracing_config(self._initial_config.get("tracing", "auto"))
 
+    def _on_conversation_item(self, t: str, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        kind = item.get("type")
+        done = t == "conversation.item.done"
+        if kind == "mcp_list_tools":
+            if done:  # not a history item: a side channel
+                self._emit(
+                    "mcp_tools_listed",
+                    McpToolsListedEvent(
+                        item.get("server_label") or "", list(item.get("tools") or [])
+                    ),
+                )
+            return
+        if kind == "message":
+            previous = None if t == "conversation.item.retrieved" else event.get("previous_item_id")
+            status = item.get("status") or (
+                "in_progress" if t == "conversation.item.added" else "completed"
+            )
+            self._emit("item_update", message_item(item, status=status, previous_item_id=previous))
+        elif kind == "mcp_approval_request":
+            if done:
+                req = approval_request_item(item)
+                self._emit("item_update", req)
+                self._emit("mcp_approval_request", req)
+        elif kind in ("mcp_call", "mcp_tool_call"):
+            call = mcp_call_item(item, "completed" if done else "in_progress")
+            self._emit("item_update", call)
+            if done:
+                self._emit("mcp_tool_call_completed", call)
+
+    def _on_output_item(self, t: str, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        kind = item.get("type")
+        done = t == "response.output_item.done"
+        if kind == "function_call":
+            if item.get("status") != "completed":
+                return
+            self._emit(
+                "item_update",
+                FunctionCallItem(
+                    item_id=item.get("id") or "",
+                    name=item.get("name") or "",
+                    arguments=item.get("arguments") or "",
+                    status="in_progress",  # completed only once the output is sent
+                    output=None,
+                    call_id=item.get("call_id"),
+                ),
+            )
+            self._emit(
+                "function_call",
+                FunctionCallEvent(
+                    id=item.get("id") or "",
+                    call_id=item.get("call_id") or "",
+                    name=item.get("name") or "",
+                    arguments=item.get("arguments") or "",
+                    response_id=event.get("response_id") or "",
+                ),
+            )
+        elif kind in ("mcp_call", "mcp_tool_call"):
+            self._emit("item_update", mcp_call_item(item, "completed" if done else "in_progress"))
+        elif kind == "message":
+            status = item.get("status") or ("completed" if done else "in_progress")
+            self._emit("item_update", message_item(item, status=status, previous_item_id=None))
+
     def _update_tracing_config(self, tracing: Any) -> None:
         """Sends the tracing config separately, with the reference's rules."""
-        if self._conn_id is None:
+        if self._conn_id is None or self._beta:
             return
         if tracing == "auto":
             value: Any = "auto"
-        elif isinstance(self._server_tracing, dict) and (tracing is None or isinstance(tracing, dict)):
+        elif isinstance(self._server_tracing, dict) and (
+            tracing is None or isinstance(tracing, dict)
+        ):
             logger.warning(
                 "tracing is already configured on the server for this session; "
                 "it cannot be changed or disabled now"
@@ -792,7 +1066,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             return
         else:
             value = tracing
-        self.send_event({"type": "session.update", "session": {"type": "realtime", "tracing": value}})
+        self.send_event(
+            {"type": "session.update", "session": {"type": "realtime", "tracing": value}}
+        )
 
     def _on_connect_failed(self, conn_id: int, payload: tuple[str, str, int | None]) -> None:
         if conn_id != self._conn_id:
@@ -820,14 +1096,50 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         if error is not None:
             self._on_error(ConnectionClosedError(error, code=code, reason=reason))
         attempt = self._attempt
-        if attempt is not None and attempt.conn_id == conn_id and self._state.status == "connecting":
-            attempt.fail(ConnectionClosedError(CLOSED_BEFORE_READY_MESSAGE, code=code, reason=reason))
+        if (
+            attempt is not None
+            and attempt.conn_id == conn_id
+            and self._state.status == "connecting"
+        ):
+            attempt.fail(
+                ConnectionClosedError(CLOSED_BEFORE_READY_MESSAGE, code=code, reason=reason)
+            )
         self._disconnect(conn_id, raise_errors=False, info=info)
+
+
+# Beta event names -> the GA names whose mapping they share.
+_BETA_NAMES = {
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+}
+
+
+def _content_part(part: Mapping[str, Any]) -> dict[str, Any]:
+    if part.get("type") == "input_image" and "image" in part:
+        out: dict[str, Any] = {"type": "input_image", "image_url": part["image"]}
+        extra = part.get("provider_data") or part.get("providerData") or {}
+        out.update(extra)
+        return out
+    return dict(part)
+
+
+def _with_query(base: str, key: str, value: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}{key}={urllib.parse.quote(value, safe='')}"
 
 
 def _delta_from(ev: Any) -> tuple[str, str, int, str]:
     d = ev.to_dict()
-    return (d.get("response_id", ""), d.get("item_id", ""), d.get("content_index", 0), d.get("delta", ""))
+    return (
+        d.get("response_id", ""),
+        d.get("item_id", ""),
+        d.get("content_index", 0),
+        d.get("delta", ""),
+    )
 
 
 def _describe(error: Any) -> str:

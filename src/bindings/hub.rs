@@ -248,6 +248,7 @@ fn kind_name(kind: ConnectErrorKind) -> &'static str {
         ConnectErrorKind::Proxy => "proxy",
         ConnectErrorKind::HttpStatus(_) => "http_status",
         ConnectErrorKind::Handshake => "handshake",
+        ConnectErrorKind::ClosedBeforeReady => "closed_before_ready",
     }
 }
 

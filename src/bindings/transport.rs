@@ -99,7 +99,8 @@ impl ConnSink {
         if self.shared.detached.load(Ordering::Relaxed) {
             return;
         }
-        let frame = match classify(text.as_str()) {
+        let dialect = t.core.lock().dialect;
+        let frame = match classify(text.as_str(), dialect) {
             Ok(f) => f,
             Err(e) => {
                 let snippet: String = text.as_str().chars().take(80).collect();
@@ -133,7 +134,7 @@ impl ConnSink {
                     .wants_raw_audio
                     .load(Ordering::Relaxed)
                     .then(|| ServerEvent {
-                        type_name: Some(d.kind_name().to_owned()),
+                        type_name: Some(d.type_name.to_string()),
                         known: true,
                         text: text.clone(),
                         value: OnceLock::new(),
@@ -148,7 +149,7 @@ impl ConnSink {
                 });
             }
             Frame::Delta(d) => {
-                let type_name = Some(d.kind_name().to_owned());
+                let type_name = Some(d.type_name.to_string());
                 let delta = DeltaFields {
                     response_id: d.response_id.into_owned(),
                     item_id: d.item_id.into_owned(),
@@ -220,20 +221,6 @@ impl FrameSink for ConnSink {
 
     fn capacity(&self) -> Option<&Notify> {
         Some(self.shared.capacity())
-    }
-}
-
-trait KindName {
-    fn kind_name(&self) -> &'static str;
-}
-
-impl KindName for crate::protocol::server::Delta<'_> {
-    fn kind_name(&self) -> &'static str {
-        match self.kind {
-            Kind::AudioDelta => "response.output_audio.delta",
-            Kind::AudioTranscriptDelta => "response.output_audio_transcript.delta",
-            _ => "response.output_text.delta",
-        }
     }
 }
 
@@ -555,6 +542,17 @@ impl Transport {
         c.core_interrupts = core_interrupts;
         c.core_resets_on_audio_done = core_resets_on_audio_done;
         c.auto_retrieve = auto_retrieve;
+    }
+
+    /// `"ga"` (default) or `"beta"`: which event names the server speaks.
+    fn set_dialect(&self, dialect: &str) -> PyResult<()> {
+        let d = match dialect {
+            "ga" => crate::protocol::Dialect::Ga,
+            "beta" => crate::protocol::Dialect::Beta,
+            other => return Err(PyValueError::new_err(format!("protocol must be 'ga' or 'beta', got {other:?}"))),
+        };
+        self.inner.core.lock().dialect = d;
+        Ok(())
     }
 
     fn set_wants_raw_audio(&self, wants: bool) {

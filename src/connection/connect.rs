@@ -29,7 +29,12 @@ pub enum ConnectErrorKind {
     /// The server answered the upgrade with a non-101 HTTP status.
     HttpStatus(u16),
     Handshake,
+    /// The server closed the connection before the upgrade completed.
+    ClosedBeforeReady,
 }
+
+/// The reference's message for a socket that closes before it opens.
+pub const CLOSED_BEFORE_READY: &str = "WebSocket closed before the connection was ready.";
 
 #[derive(Debug, Clone)]
 pub struct ConnectError {
@@ -194,6 +199,21 @@ async fn tcp_via_proxy(proxy: &str, host: &str, port: u16) -> Result<TcpStream, 
 }
 
 fn map_ws_error(e: WsError) -> ConnectError {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    let closed_early = match &e {
+        WsError::Protocol(ProtocolError::HandshakeIncomplete) => true,
+        WsError::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    };
+    if closed_early {
+        return ConnectError::new(
+            ConnectErrorKind::ClosedBeforeReady,
+            format!("{CLOSED_BEFORE_READY} (the server closed the connection during the handshake: {e})"),
+        );
+    }
     match e {
         WsError::Http(resp) => {
             let status = resp.status().as_u16();

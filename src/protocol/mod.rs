@@ -33,4 +33,14 @@ impl JsonKind {
     }
 }
 
-pub use known::KNOWN_SERVER_EVENTS;
+pub use known::{KNOWN_BETA_SERVER_EVENTS, KNOWN_SERVER_EVENTS};
+
+/// Which event vocabulary the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// The GA API (the default).
+    #[default]
+    Ga,
+    /// The beta API (`OpenAI-Beta: realtime=v1`), for servers that still speak it.
+    Beta,
+}

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{JsonKind, KNOWN_SERVER_EVENTS};
+use super::{Dialect, JsonKind, KNOWN_BETA_SERVER_EVENTS, KNOWN_SERVER_EVENTS};
 
 /// Server event types the core acts on. Everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +37,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a GA or beta event name (beta names map to their GA kind).
     pub fn of(type_name: &str) -> Kind {
         match type_name {
-            "response.output_audio.delta" => Kind::AudioDelta,
-            "response.output_audio.done" => Kind::AudioDone,
-            "response.output_audio_transcript.delta" => Kind::AudioTranscriptDelta,
-            "response.output_text.delta" => Kind::OutputTextDelta,
+            "response.output_audio.delta" | "response.audio.delta" => Kind::AudioDelta,
+            "response.output_audio.done" | "response.audio.done" => Kind::AudioDone,
+            "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
+                Kind::AudioTranscriptDelta
+            }
+            "response.output_text.delta" | "response.text.delta" => Kind::OutputTextDelta,
             "response.created" => Kind::ResponseCreated,
             "response.done" => Kind::ResponseDone,
             "session.created" => Kind::SessionCreated,
@@ -60,20 +63,24 @@ impl Kind {
 
 type FieldTable = HashMap<&'static str, &'static [(&'static str, JsonKind)]>;
 
-fn table() -> &'static FieldTable {
-    static TABLE: OnceLock<FieldTable> = OnceLock::new();
-    TABLE.get_or_init(|| KNOWN_SERVER_EVENTS.iter().copied().collect())
+fn table(dialect: Dialect) -> &'static FieldTable {
+    static GA: OnceLock<FieldTable> = OnceLock::new();
+    static BETA: OnceLock<FieldTable> = OnceLock::new();
+    match dialect {
+        Dialect::Ga => GA.get_or_init(|| KNOWN_SERVER_EVENTS.iter().copied().collect()),
+        Dialect::Beta => BETA.get_or_init(|| KNOWN_BETA_SERVER_EVENTS.iter().copied().collect()),
+    }
 }
 
-/// True if `type_name` is a GA server event type of the SDK's union.
-pub fn is_known_type(type_name: &str) -> bool {
-    table().contains_key(type_name)
+/// True if `type_name` is a server event type of the SDK's union for `dialect`.
+pub fn is_known_type(type_name: &str, dialect: Dialect) -> bool {
+    table(dialect).contains_key(type_name)
 }
 
 /// True if `obj` is a valid event of its known `type`: every required field
 /// of the SDK model is present with the right JSON kind.
-pub fn validate_known(type_name: &str, obj: &serde_json::Map<String, Value>) -> bool {
-    match table().get(type_name) {
+pub fn validate_known(type_name: &str, obj: &serde_json::Map<String, Value>, dialect: Dialect) -> bool {
+    match table(dialect).get(type_name) {
         Some(fields) => fields
             .iter()
             .all(|(name, kind)| obj.get(*name).is_some_and(|v| kind.matches(v))),
@@ -136,6 +143,7 @@ where
 #[derive(Debug)]
 pub struct Delta<'a> {
     pub kind: Kind,
+    pub type_name: Cow<'a, str>,
     pub response_id: Cow<'a, str>,
     pub item_id: Cow<'a, str>,
     pub content_index: i64,
@@ -171,20 +179,18 @@ impl std::fmt::Display for MalformedFrame {
 /// is in the first bytes of every real frame. A miss only costs the slow path.
 fn looks_like_delta(text: &str) -> bool {
     let head = &text.as_bytes()[..text.len().min(96)];
-    memfind(head, b"_audio.delta\"")
-        || memfind(head, b"_audio_transcript.delta\"")
-        || memfind(head, b"output_text.delta\"")
+    memfind(head, b"audio.delta\"") || memfind(head, b"audio_transcript.delta\"") || memfind(head, b"text.delta\"")
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-pub fn classify(text: &str) -> Result<Frame<'_>, MalformedFrame> {
+pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFrame> {
     if looks_like_delta(text) {
         if let Ok(h) = serde_json::from_str::<DeltaHead<'_>>(text) {
             let kind = Kind::of(&h.type_name);
-            if matches!(
+            if is_known_type(&h.type_name, dialect) && matches!(
                 kind,
                 Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
             ) {
@@ -198,6 +204,7 @@ pub fn classify(text: &str) -> Result<Frame<'_>, MalformedFrame> {
                 ) {
                     return Ok(Frame::Delta(Delta {
                         kind,
+                        type_name: h.type_name,
                         response_id,
                         item_id,
                         content_index: ci,
@@ -210,7 +217,7 @@ pub fn classify(text: &str) -> Result<Frame<'_>, MalformedFrame> {
     let value: Value = serde_json::from_str(text).map_err(|e| MalformedFrame(e.to_string()))?;
     let (type_name, known) = match &value {
         Value::Object(map) => match map.get("type").and_then(Value::as_str) {
-            Some(t) => (Some(t.to_owned()), validate_known(t, map)),
+            Some(t) => (Some(t.to_owned()), validate_known(t, map, dialect)),
             None => (None, false),
         },
         _ => (None, false),
@@ -235,7 +242,7 @@ mod tests {
 
     #[test]
     fn audio_delta_takes_the_fast_path_and_borrows() {
-        match classify(AUDIO).expect("json") {
+        match classify(AUDIO, Dialect::Ga).expect("json") {
             Frame::Delta(d) => {
                 assert_eq!(d.kind, Kind::AudioDelta);
                 assert_eq!(d.item_id, "i1");
@@ -248,7 +255,7 @@ mod tests {
     #[test]
     fn escaped_text_delta_still_takes_the_fast_path() {
         let t = r#"{"type":"response.output_text.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"say \"hi\"\n"}"#;
-        match classify(t).expect("json") {
+        match classify(t, Dialect::Ga).expect("json") {
             Frame::Delta(d) => assert_eq!(d.delta, "say \"hi\"\n"),
             other => panic!("{other:?}"),
         }
@@ -257,7 +264,7 @@ mod tests {
     #[test]
     fn delta_missing_event_id_is_generic() {
         let t = r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"AAAA"}"#;
-        match classify(t).expect("json") {
+        match classify(t, Dialect::Ga).expect("json") {
             Frame::Parsed { known, kind, .. } => {
                 assert!(!known);
                 assert_eq!(kind, Kind::Other);
@@ -274,7 +281,7 @@ mod tests {
             "\"x\"",
             r#"{"no":"type"}"#,
         ] {
-            match classify(t).expect("json") {
+            match classify(t, Dialect::Ga).expect("json") {
                 Frame::Parsed { known, .. } => assert!(!known, "{t}"),
                 other => panic!("{other:?}"),
             }
@@ -286,7 +293,7 @@ mod tests {
         let ok = r#"{"type":"response.created","event_id":"e","response":{"id":"r"}}"#;
         let bad = r#"{"type":"response.created","response":{"id":"r"}}"#;
         assert!(matches!(
-            classify(ok),
+            classify(ok, Dialect::Ga),
             Ok(Frame::Parsed {
                 known: true,
                 kind: Kind::ResponseCreated,
@@ -294,7 +301,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            classify(bad),
+            classify(bad, Dialect::Ga),
             Ok(Frame::Parsed {
                 known: false,
                 kind: Kind::Other,
@@ -305,14 +312,23 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error() {
-        assert!(classify("{not json").is_err());
-        assert!(classify("").is_err());
+        assert!(classify("{not json", Dialect::Ga).is_err());
+        assert!(classify("", Dialect::Ga).is_err());
     }
 
     #[test]
     fn table_has_the_46_sdk_types() {
         assert_eq!(KNOWN_SERVER_EVENTS.len(), 46);
-        assert!(is_known_type("input_audio_buffer.dtmf_event_received"));
-        assert!(!is_known_type("response.audio.delta"));
+        assert!(is_known_type("input_audio_buffer.dtmf_event_received", Dialect::Ga));
+        assert!(!is_known_type("response.audio.delta", Dialect::Ga));
+        assert!(is_known_type("response.audio.delta", Dialect::Beta));
+        assert!(!is_known_type("response.output_audio.delta", Dialect::Beta));
+    }
+
+    #[test]
+    fn beta_audio_delta_is_audio_only_in_beta_mode() {
+        let t = r#"{"type":"response.audio.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"AAAA"}"#;
+        assert!(matches!(classify(t, Dialect::Beta), Ok(Frame::Delta(Delta { kind: Kind::AudioDelta, .. }))));
+        assert!(matches!(classify(t, Dialect::Ga), Ok(Frame::Parsed { known: false, .. })));
     }
 }
