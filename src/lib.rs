@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod bindings;
 pub mod connection;
+pub mod mock_server;
 pub mod protocol;
 pub mod runtime;
 pub mod session;
@@ -16,9 +17,15 @@ mod core_module {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::bindings::audio::{
+        alaw_decode, alaw_encode, b64decode, b64encode, ulaw_decode, ulaw_encode, Resampler,
+    };
+    #[pymodule_export]
     use crate::bindings::events::{AudioEvent, AudioInterruptedEvent, ServerEvent};
     #[pymodule_export]
     use crate::bindings::hub::Hub;
+    #[pymodule_export]
+    use crate::bindings::mock::MockServer;
     #[pymodule_export]
     use crate::bindings::transport::Transport;
     #[pymodule_export]

@@ -38,11 +38,32 @@ KEY = "sk-test-events"
 PCM_100MS = b"\x10\x00" * 2400  # 100 ms of 24 kHz PCM16
 
 
-async def connected(make_server, **server_opts: Any) -> tuple[Any, OpenAIRealtimeWebSocket]:
+def vad_config(interrupt_response: bool = False) -> dict[str, Any]:
+    """Server VAD whose ``interrupt_response`` the tests choose (the server reports it back)."""
+    return {
+        "audio": {
+            "input": {
+                "turn_detection": {"type": "server_vad", "interrupt_response": interrupt_response}
+            }
+        }
+    }
+
+
+async def settled(server: Any, ws: OpenAIRealtimeWebSocket) -> None:
+    """Waits until the server answered both session.updates (initial and tracing)
+    and the client processed them, so injected events are not raced."""
+    await until(lambda: sum(e["type"] == "session.updated" for e in server.sent()) >= 2)
+    await until(lambda: ws._raw_session_config is not None)
+    await asyncio.sleep(0.02)
+
+
+async def connected(
+    make_server, *, interrupt_response: bool = False, **server_opts: Any
+) -> tuple[Any, OpenAIRealtimeWebSocket]:
     server = await make_server(**server_opts)
     ws = OpenAIRealtimeWebSocket(api_key=KEY, base_url=server.url)
-    await ws.connect()
-    await server.wait_for("session.update")
+    await ws.connect(initial_session_config=vad_config(interrupt_response))
+    await settled(server, ws)
     return server, ws
 
 
@@ -77,9 +98,11 @@ async def test_unknown_events_reach_star_unchanged_and_known_keep_extra_fields(m
     got = next(e for e in star_a if e["type"] == known["type"])
     assert got == known  # extra field kept
     # A fresh dict per listener.
-    assert star_a[-1] is not star_b[-1]
-    star_a[-1]["type"] = "mutated"
-    assert star_b[-1]["type"] == known["type"]
+    mine = next(e for e in star_a if e["type"] == known["type"])
+    theirs = next(e for e in star_b if e["type"] == known["type"])
+    assert mine is not theirs
+    mine["type"] = "mutated"
+    assert theirs["type"] == known["type"]
     # Unknown types are not emitted under their own name; known ones are.
     assert [e["type"] for e in typed] == [known["type"]]
     await ws.aclose()
@@ -242,17 +265,9 @@ async def test_speech_started_after_audio_done_sends_nothing(make_server) -> Non
 
 
 async def test_interrupt_response_true_only_truncates(make_server) -> None:
-    server, ws = await connected(make_server)
+    server, ws = await connected(make_server, interrupt_response=True)
+    assert ws._core.interrupt_response is True
     n = len(server.received())
-    server.send(
-        ev_session_updated(
-            {
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "interrupt_response": True}}
-                }
-            }
-        )
-    )
     server.send(ev_response_created())
     server.send(ev_audio_delta(PCM_100MS))
     server.send(ev_speech_started())
@@ -330,7 +345,8 @@ class RecordingInterrupts(OpenAIRealtimeWebSocket):
 async def test_overridden_interrupt_hook_is_used_on_speech_started(make_server) -> None:
     server = await make_server()
     ws = RecordingInterrupts(api_key=KEY, base_url=server.url)
-    await ws.connect()
+    await ws.connect(initial_session_config=vad_config())
+    await settled(server, ws)
     interrupted: list[Any] = []
     ws.on("audio_interrupted", interrupted.append)
     n = len(server.received())
@@ -365,7 +381,7 @@ def item_create(text: str) -> dict[str, Any]:
 
 
 async def test_interrupt_then_message_orders_cancel_truncate_create(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     audio: list[Any] = []
     ws.on("audio", audio.append)
     server.send(ev_response_created())
@@ -386,7 +402,7 @@ async def test_interrupt_then_message_orders_cancel_truncate_create(make_server)
 
 
 async def test_auto_and_manual_creates_go_out_synchronously_in_order(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     n = len(server.received())
     ws.request_response()
     ws.send_event(item_create("after"))
@@ -398,7 +414,7 @@ async def test_auto_and_manual_creates_go_out_synchronously_in_order(make_server
 
 
 async def test_manual_create_waits_for_done_and_keeps_override_and_event_id(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     server.send(ev_response_created("busy"))
     await until(lambda: ws._core.response_ongoing)
     n = len(server.received())
@@ -424,7 +440,7 @@ async def test_manual_create_waits_for_done_and_keeps_override_and_event_id(make
 
 
 async def test_caller_event_id_and_linked_error_release(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     n = len(server.received())
     ws.send_event({"type": "response.create", "event_id": "mine_1", "response": {}})
     await until(lambda: "response.create" in client_types(server, n))
@@ -440,7 +456,7 @@ async def test_caller_event_id_and_linked_error_release(make_server) -> None:
 
 
 async def test_coalesced_autos_are_retried_after_an_unlinked_error(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     n = len(server.received())
     ws.request_response()
     ws.request_response()
@@ -457,7 +473,7 @@ async def test_coalesced_autos_are_retried_after_an_unlinked_error(make_server) 
 
 
 async def test_disconnect_drops_queued_creates(make_server) -> None:
-    server, ws = await connected(make_server, validate=False)
+    server, ws = await connected(make_server, validate=False, respond=False)
     server.send(ev_response_created("busy"))
     await until(lambda: ws._core.response_ongoing)
     ws.request_response()

@@ -50,7 +50,7 @@ def load_wav(path: str | None) -> np.ndarray:
 
 def describe(ev: dict[str, Any]) -> str:
     """One short line per server event."""
-    t = ev.get("type", "?")
+    t = str(ev.get("type", "?"))
     if t.endswith(".delta") and "delta" in ev:
         d = ev["delta"]
         return f"{t} ({len(d)} chars)" if t.endswith("audio.delta") else f"{t} {d!r}"

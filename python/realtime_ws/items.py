@@ -118,7 +118,7 @@ def normalize_content(role: str | None, content: Any) -> list[dict[str, Any]]:
 def message_item(
     item: Mapping[str, Any], *, status: ItemStatus | None, previous_item_id: str | None
 ) -> MessageItem:
-    role = item.get("role") or "user"
+    role: Any = item.get("role") or "user"
     return MessageItem(
         item_id=item.get("id") or "",
         role=role,

@@ -109,7 +109,8 @@ def normalize_turn_detection(td: Any) -> Any:
         return td
     out: dict[str, Any] = {}
     for k, v in td.items():
-        out[_TURN_KEYS.get(k, k)] = v
+        key = str(k)
+        out[_TURN_KEYS.get(key, key)] = v
     return out if out else dict(DEFAULT_TURN_DETECTION)
 
 

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import platform
+import secrets
 import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -290,21 +291,21 @@ class OpenAIRealtimeWebSocket(EventEmitter):
     @property
     def current_item_id(self) -> str | None:
         """The item id of the response audio being tracked for interruption."""
-        return self._core.current_item_id  # type: ignore[no-any-return]
+        return self._core.current_item_id
 
     @property
     def _first_audio_timestamp(self) -> float | None:
         """When the current item's first audio arrived (:func:`realtime_ws.monotonic_ms` units)."""
-        return self._core.first_audio_timestamp  # type: ignore[no-any-return]
+        return self._core.first_audio_timestamp
 
     @property
     def _audio_length_ms(self) -> float:
-        return self._core.audio_length_ms  # type: ignore[no-any-return]
+        return self._core.audio_length_ms
 
     @property
     def _raw_session_config(self) -> dict[str, Any] | None:
         """The last ``session.updated.session`` from the server."""
-        return self._core.raw_session()  # type: ignore[no-any-return]
+        return self._core.raw_session()
 
     @property
     def last_close(self) -> CloseInfo | None:
@@ -749,6 +750,8 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         """Answers an ``mcp_approval_request``."""
         item_id = item_id_of(approval_request)
         item: dict[str, Any] = {
+            # The SDK's item model requires an id; the API accepts client-chosen ids.
+            "id": f"mcpr_{secrets.token_hex(12)}",
             "type": "mcp_approval_response",
             "approval_request_id": item_id,
             "approve": approved,
@@ -1001,7 +1004,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             return
         if kind == "message":
             previous = None if t == "conversation.item.retrieved" else event.get("previous_item_id")
-            status = item.get("status") or (
+            status: Any = item.get("status") or (
                 "in_progress" if t == "conversation.item.added" else "completed"
             )
             self._emit("item_update", message_item(item, status=status, previous_item_id=previous))
@@ -1047,7 +1050,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         elif kind in ("mcp_call", "mcp_tool_call"):
             self._emit("item_update", mcp_call_item(item, "completed" if done else "in_progress"))
         elif kind == "message":
-            status = item.get("status") or ("completed" if done else "in_progress")
+            status: Any = item.get("status") or ("completed" if done else "in_progress")
             self._emit("item_update", message_item(item, status=status, previous_item_id=None))
 
     def _update_tracing_config(self, tracing: Any) -> None:

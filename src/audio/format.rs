@@ -4,20 +4,15 @@
 use serde_json::Value;
 
 /// The server-side output format, from the last `session.updated`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum ServerAudioFormat {
     /// `{type: "audio/pcm", rate}`: 16-bit mono at `rate` Hz.
     Pcm { rate: f64 },
     /// `audio/pcmu`, `audio/pcma`, or a beta `g711_*` string: 8 kHz, 1 byte per sample.
     G711,
     /// Anything else, or no format at all: counted as 24 kHz PCM16 (48 bytes per ms).
+    #[default]
     Default,
-}
-
-impl Default for ServerAudioFormat {
-    fn default() -> Self {
-        ServerAudioFormat::Default
-    }
 }
 
 impl ServerAudioFormat {

@@ -76,7 +76,7 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
     if obj.is_none() {
         out.push_str("null");
     } else if let Ok(s) = obj.cast::<PyString>() {
-        escape_into(&s.to_str()?, out);
+        escape_into(s.to_str()?, out);
     } else if obj.is_instance_of::<PyBool>() {
         out.push_str(if obj.is_truthy()? { "true" } else { "false" });
     } else if obj.is_instance_of::<PyInt>() {
@@ -84,7 +84,7 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
             out.push_str(itoa_i64(i).as_str());
         } else {
             // Arbitrary precision: Python's own decimal text is valid JSON.
-            out.push_str(&obj.str()?.to_str()?.to_owned());
+            out.push_str(obj.str()?.to_str()?);
         }
     } else if obj.is_instance_of::<PyFloat>() {
         let f: f64 = obj.extract()?;
@@ -113,7 +113,7 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
                 out.push(',');
             }
             first = false;
-            escape_into(&key.to_str()?, out);
+            escape_into(key.to_str()?, out);
             out.push(':');
             write_json(&v, out, depth + 1)?;
         }

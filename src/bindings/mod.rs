@@ -1,10 +1,12 @@
 //! Everything that touches Python. The rest of the crate is pure Rust.
 
+pub mod audio;
 pub mod buffer;
 pub mod errors;
 pub mod events;
 pub mod hub;
 pub mod json;
+pub mod mock;
 pub mod transport;
 
 use pyo3::exceptions::PyValueError;

@@ -265,10 +265,13 @@ impl Transport {
         }
     }
 
+    /// Queues a frame on the current socket. Raises only when there is no
+    /// socket at all: if the socket already ended (its writer is gone) the
+    /// frame is dropped here, and the pending close event reports the end.
     fn send_text_frame(&self, py: Python<'_>, text: String) -> PyResult<()> {
-        self.with_conn(py, |c| c.tx.send(Outgoing::Text(text)).is_ok())?
-            .then_some(())
-            .ok_or_else(|| not_connected(py))
+        self.with_conn(py, |c| {
+            let _ = c.tx.send(Outgoing::Text(text));
+        })
     }
 }
 
@@ -289,7 +292,7 @@ impl Transport {
     /// returned connection id. Frames sent before the socket opens are queued.
     #[pyo3(signature = (hub, url, headers, subprotocols, *, connect_timeout=10.0, proxy=None, ca_pem=None,
                         ping_interval=Some(20.0), ping_timeout=20.0, close_timeout=5.0,
-                        max_message_size=Some(64 * 1024 * 1024), read_buffer_size=16 * 1024))]
+                        max_message_size=Some(64 * 1024 * 1024), read_buffer_size=4 * 1024))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         &self,
@@ -494,13 +497,12 @@ impl Transport {
         let Some(c) = conn.as_ref() else {
             return Err(not_connected(py));
         };
-        let ok = c.tx.send(Outgoing::Text(frame)).is_ok()
-            && (!commit || c.tx.send(Outgoing::Text(client::commit_audio())).is_ok());
-        if ok {
-            Ok(n)
-        } else {
-            Err(not_connected(py))
+        // A send error means the socket already ended; its close event follows.
+        let _ = c.tx.send(Outgoing::Text(frame));
+        if commit {
+            let _ = c.tx.send(Outgoing::Text(client::commit_audio()));
         }
+        Ok(n)
     }
 
     /// `_cancel_response`: sends `response.cancel` only while a response is
@@ -509,9 +511,10 @@ impl Transport {
         let mut out = Vec::new();
         self.inner.core.lock().cancel_response(&mut out);
         let sent = !out.is_empty();
-        if !self.inner.send_frames(out) {
+        if self.inner.conn.lock().is_none() {
             return Err(not_connected(py));
         }
+        self.inner.send_frames(out);
         Ok(sent)
     }
 
@@ -549,7 +552,11 @@ impl Transport {
         let d = match dialect {
             "ga" => crate::protocol::Dialect::Ga,
             "beta" => crate::protocol::Dialect::Beta,
-            other => return Err(PyValueError::new_err(format!("protocol must be 'ga' or 'beta', got {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "protocol must be 'ga' or 'beta', got {other:?}"
+                )))
+            }
         };
         self.inner.core.lock().dialect = d;
         Ok(())
@@ -604,12 +611,15 @@ impl Transport {
 impl Transport {
     fn send_sequenced(&self, py: Python<'_>, frame: Option<String>) -> PyResult<()> {
         if let Some(f) = frame {
-            let ok = self
-                .with_conn(py, |c| c.tx.send(Outgoing::Text(f)).is_ok())
-                .unwrap_or(false);
-            if !ok {
-                self.inner.core.lock().sequencer.on_send_failed();
-                return Err(not_connected(py));
+            let sent = self.with_conn(py, |c| c.tx.send(Outgoing::Text(f)).is_ok());
+            match sent {
+                Ok(true) => {}
+                // The socket ended under us: free the slot; the close event follows.
+                Ok(false) => self.inner.core.lock().sequencer.on_send_failed(),
+                Err(e) => {
+                    self.inner.core.lock().sequencer.on_send_failed();
+                    return Err(e);
+                }
             }
         }
         Ok(())

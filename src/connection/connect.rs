@@ -204,7 +204,9 @@ fn map_ws_error(e: WsError) -> ConnectError {
         WsError::Protocol(ProtocolError::HandshakeIncomplete) => true,
         WsError::Io(io) => matches!(
             io.kind(),
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
         ),
         _ => false,
     };

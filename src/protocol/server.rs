@@ -79,7 +79,11 @@ pub fn is_known_type(type_name: &str, dialect: Dialect) -> bool {
 
 /// True if `obj` is a valid event of its known `type`: every required field
 /// of the SDK model is present with the right JSON kind.
-pub fn validate_known(type_name: &str, obj: &serde_json::Map<String, Value>, dialect: Dialect) -> bool {
+pub fn validate_known(
+    type_name: &str,
+    obj: &serde_json::Map<String, Value>,
+    dialect: Dialect,
+) -> bool {
     match table(dialect).get(type_name) {
         Some(fields) => fields
             .iter()
@@ -179,7 +183,9 @@ impl std::fmt::Display for MalformedFrame {
 /// is in the first bytes of every real frame. A miss only costs the slow path.
 fn looks_like_delta(text: &str) -> bool {
     let head = &text.as_bytes()[..text.len().min(96)];
-    memfind(head, b"audio.delta\"") || memfind(head, b"audio_transcript.delta\"") || memfind(head, b"text.delta\"")
+    memfind(head, b"audio.delta\"")
+        || memfind(head, b"audio_transcript.delta\"")
+        || memfind(head, b"text.delta\"")
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
@@ -190,10 +196,12 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
     if looks_like_delta(text) {
         if let Ok(h) = serde_json::from_str::<DeltaHead<'_>>(text) {
             let kind = Kind::of(&h.type_name);
-            if is_known_type(&h.type_name, dialect) && matches!(
-                kind,
-                Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
-            ) {
+            if is_known_type(&h.type_name, dialect)
+                && matches!(
+                    kind,
+                    Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
+                )
+            {
                 if let (Some(_), Some(response_id), Some(item_id), Some(_), Some(ci), Some(delta)) = (
                     h.event_id,
                     h.response_id,
@@ -319,7 +327,10 @@ mod tests {
     #[test]
     fn table_has_the_46_sdk_types() {
         assert_eq!(KNOWN_SERVER_EVENTS.len(), 46);
-        assert!(is_known_type("input_audio_buffer.dtmf_event_received", Dialect::Ga));
+        assert!(is_known_type(
+            "input_audio_buffer.dtmf_event_received",
+            Dialect::Ga
+        ));
         assert!(!is_known_type("response.audio.delta", Dialect::Ga));
         assert!(is_known_type("response.audio.delta", Dialect::Beta));
         assert!(!is_known_type("response.output_audio.delta", Dialect::Beta));
@@ -328,7 +339,16 @@ mod tests {
     #[test]
     fn beta_audio_delta_is_audio_only_in_beta_mode() {
         let t = r#"{"type":"response.audio.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"AAAA"}"#;
-        assert!(matches!(classify(t, Dialect::Beta), Ok(Frame::Delta(Delta { kind: Kind::AudioDelta, .. }))));
-        assert!(matches!(classify(t, Dialect::Ga), Ok(Frame::Parsed { known: false, .. })));
+        assert!(matches!(
+            classify(t, Dialect::Beta),
+            Ok(Frame::Delta(Delta {
+                kind: Kind::AudioDelta,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            classify(t, Dialect::Ga),
+            Ok(Frame::Parsed { known: false, .. })
+        ));
     }
 }

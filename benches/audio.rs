@@ -1,0 +1,167 @@
+//! Criterion benches of the audio engine (issue #4): base64, resampling, G.711,
+//! at 20 ms, 100 ms and 1 s chunks of 24 kHz PCM16 (or the pair's input rate).
+//!
+//! `cargo bench --bench audio` (add `-- b64`, `-- resample`, `-- g711` to filter;
+//! `-- --quick` for a fast pass). Tables: benches/README-audio.md.
+
+use std::hint::black_box;
+
+use base64::engine::general_purpose::{PAD, STANDARD as B64_SCALAR};
+use base64::engine::Simd;
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use realtime_ws::audio::b64;
+use realtime_ws::audio::g711;
+use realtime_ws::audio::resample::{Quality, Resampler};
+
+const CHUNKS_MS: [u32; 3] = [20, 100, 1000];
+
+fn pcm_bytes(n: usize) -> Vec<u8> {
+    let mut x: u32 = 1;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn bench_b64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("b64");
+    let b64_avx2 = Simd::standard(PAD); // the base64 crate's runtime-detected AVX2/NEON engine
+    for ms in CHUNKS_MS {
+        let data = pcm_bytes(48 * ms as usize); // 24 kHz PCM16
+        let text = b64::encode(&data);
+        let mut enc = vec![0u8; b64::encoded_len(data.len())];
+        let mut dec = vec![0u8; data.len()];
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_with_input(BenchmarkId::new("encode/ours", ms), &data, |b, d| {
+            b.iter(|| b64::encode_to_slice(black_box(d), &mut enc))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("encode/base64-scalar", ms),
+            &data,
+            |b, d| b.iter(|| B64_SCALAR.encode_slice(black_box(d), &mut enc)),
+        );
+        g.bench_with_input(BenchmarkId::new("encode/base64-avx2", ms), &data, |b, d| {
+            b.iter(|| b64_avx2.encode_slice(black_box(d), &mut enc))
+        });
+        g.bench_with_input(BenchmarkId::new("encode/base64-simd", ms), &data, |b, d| {
+            b.iter(|| {
+                base64_simd::STANDARD
+                    .encode(black_box(d), base64_simd::Out::from_slice(&mut enc))
+                    .len()
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("decode/ours", ms), &text, |b, t| {
+            b.iter(|| b64::decode_to_slice(black_box(t.as_bytes()), &mut dec))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("decode/base64-scalar", ms),
+            &text,
+            |b, t| b.iter(|| B64_SCALAR.decode_slice(black_box(t.as_bytes()), &mut dec)),
+        );
+        g.bench_with_input(BenchmarkId::new("decode/base64-avx2", ms), &text, |b, t| {
+            b.iter(|| b64_avx2.decode_slice(black_box(t.as_bytes()), &mut dec))
+        });
+        g.bench_with_input(BenchmarkId::new("decode/base64-simd", ms), &text, |b, t| {
+            b.iter(|| {
+                base64_simd::STANDARD
+                    .decode(
+                        black_box(t.as_bytes()),
+                        base64_simd::Out::from_slice(&mut dec),
+                    )
+                    .map(|s| s.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+const RATES: [u32; 7] = [8000, 16000, 22050, 24000, 32000, 44100, 48000];
+
+fn pairs() -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = RATES
+        .iter()
+        .filter(|&&r| r != 24000)
+        .map(|&r| (r, 24000))
+        .collect();
+    v.extend(RATES.iter().filter(|&&r| r != 24000).map(|&r| (24000, r)));
+    v
+}
+
+fn sine(rate: u32, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (i as f32 * 997.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5)
+        .collect()
+}
+
+/// Streaming resampling, one chunk per iteration (steady state), float32.
+fn bench_resample(c: &mut Criterion) {
+    let filter = std::env::var("AUDIO_BENCH_PAIRS").ok();
+    for q in [Quality::High, Quality::LowLatency] {
+        let qn = if q == Quality::High { "hq" } else { "ll" };
+        let mut g = c.benchmark_group(format!("resample_{qn}"));
+        for (a, b) in pairs() {
+            let name = format!("{}k-{}k", a as f32 / 1000.0, b as f32 / 1000.0);
+            if filter
+                .as_deref()
+                .is_some_and(|f| !f.split(',').any(|p| p == name))
+            {
+                continue;
+            }
+            for ms in CHUNKS_MS {
+                let x = sine(a, (a as u64 * ms as u64 / 1000) as usize);
+                let mut r = Resampler::new(a, b, 1, q).expect("valid");
+                let mut out = Vec::with_capacity(x.len() * 7);
+                g.throughput(Throughput::Elements(x.len() as u64));
+                g.bench_function(BenchmarkId::new(&name, ms), |bch| {
+                    bch.iter(|| {
+                        out.clear();
+                        r.process_f32(black_box(&x), &mut out)
+                            .expect("whole frames");
+                        out.len()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+fn bench_g711(c: &mut Criterion) {
+    let mut g = c.benchmark_group("g711");
+    for ms in CHUNKS_MS {
+        let n = 24 * ms as usize; // samples at 24 kHz
+        let pcm: Vec<i16> = sine(24000, n)
+            .iter()
+            .map(|v| (v * 30000.0) as i16)
+            .collect();
+        let le: Vec<u8> = pcm.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut codes = vec![0u8; n];
+        g711::ulaw_encode(&pcm, &mut codes);
+        let mut dec = vec![0i16; n];
+        let mut dec_le = vec![0u8; 2 * n];
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::new("ulaw_encode", ms), |b| {
+            b.iter(|| g711::ulaw_encode_le(black_box(&le), &mut codes))
+        });
+        g.bench_function(BenchmarkId::new("alaw_encode", ms), |b| {
+            b.iter(|| g711::alaw_encode_le(black_box(&le), &mut codes))
+        });
+        g.bench_function(BenchmarkId::new("ulaw_decode", ms), |b| {
+            b.iter(|| g711::ulaw_decode(black_box(&codes), &mut dec))
+        });
+        g.bench_function(BenchmarkId::new("ulaw_decode_le", ms), |b| {
+            b.iter(|| g711::ulaw_decode_le(black_box(&codes), &mut dec_le))
+        });
+        g.bench_function(BenchmarkId::new("alaw_decode", ms), |b| {
+            b.iter(|| g711::alaw_decode(black_box(&codes), &mut dec))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_b64, bench_resample, bench_g711);
+criterion_main!(benches);

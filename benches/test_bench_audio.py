@@ -1,0 +1,175 @@
+"""pytest-benchmark: the audio engine against the Python tools it replaces,
+called from Python per chunk, in the same run (issue #4).
+
+    pytest benches/test_bench_audio.py --benchmark-json=/tmp/audio.json
+    python benches/audio_ratios.py /tmp/audio.json      # ratio table (markdown)
+
+Quick mode (a few seconds; CI smoke): ``AUDIO_BENCH_QUICK=1 pytest benches/test_bench_audio.py
+--benchmark-disable`` runs every case once without timing.
+
+Groups: ``b64-{encode,decode}-{ms}`` (ours vs binascii / base64), ``resample-{pair}-{ms}``
+(ours hq and low_latency, int16 and float32, vs soxr.ResampleStream, soxr.resample
+one-shot per chunk and scipy.signal.resample_poly), ``g711-*-{ms}`` (ours vs audioop).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import math
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from realtime_ws import audio
+
+QUICK = os.environ.get("AUDIO_BENCH_QUICK") == "1"
+CHUNKS_MS = [20] if QUICK else [20, 100, 1000]
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        audioop: Any = importlib.import_module("audioop")
+    except ImportError:
+        try:
+            audioop = importlib.import_module("audioop_lts")
+        except ImportError:
+            audioop = None
+
+soxr: Any
+try:
+    soxr = importlib.import_module("soxr")
+except ImportError:
+    soxr = None
+signal: Any
+try:
+    signal = importlib.import_module("scipy.signal")
+except ImportError:
+    signal = None
+
+Bench = Any  # pytest-benchmark's fixture
+
+
+def _pcm(ms: int, rate: int = 24000) -> np.ndarray:
+    rng = np.random.default_rng(ms)
+    n = rate * ms // 1000
+    t = np.arange(n) / rate
+    x = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n)
+    return (x * 32767).astype(np.int16)
+
+
+def _run(benchmark: Bench, fn: Callable[[], object]) -> None:
+    benchmark(fn)
+
+
+# --- base64: 24 kHz PCM16 ---
+
+
+@pytest.mark.parametrize("ms", CHUNKS_MS)
+@pytest.mark.parametrize("impl", ["ours", "binascii", "base64"])
+def test_b64_encode(benchmark: Bench, impl: str, ms: int) -> None:
+    benchmark.group = f"b64-encode-{ms}ms"
+    data = _pcm(ms).tobytes()
+    fns: dict[str, Callable[[], object]] = {
+        "ours": lambda: audio.b64encode(data),
+        "binascii": lambda: binascii.b2a_base64(data, newline=False),
+        "base64": lambda: base64.b64encode(data),
+    }
+    _run(benchmark, fns[impl])
+
+
+@pytest.mark.parametrize("ms", CHUNKS_MS)
+@pytest.mark.parametrize("impl", ["ours", "ours-str", "binascii", "base64"])
+def test_b64_decode(benchmark: Bench, impl: str, ms: int) -> None:
+    benchmark.group = f"b64-decode-{ms}ms"
+    text = base64.b64encode(_pcm(ms).tobytes())
+    s = text.decode()  # a JSON delta arrives as str
+    fns: dict[str, Callable[[], object]] = {
+        "ours": lambda: audio.b64decode(text),
+        "ours-str": lambda: audio.b64decode(s),
+        "binascii": lambda: binascii.a2b_base64(text),
+        "base64": lambda: base64.b64decode(text),
+    }
+    _run(benchmark, fns[impl])
+
+
+# --- resampling: streaming, one chunk per call ---
+
+PAIRS = [(16000, 24000), (24000, 48000)]
+if not QUICK:
+    PAIRS += [(8000, 24000), (24000, 8000), (24000, 16000), (48000, 24000), (44100, 24000),
+              (24000, 44100), (22050, 24000), (32000, 24000)]  # fmt: skip
+RESAMPLERS = ["ours-hq-i16", "ours-hq-f32", "ours-ll-i16", "soxr-stream-i16", "soxr-stream-f32",
+              "soxr-oneshot-i16", "scipy-poly-f32"]  # fmt: skip
+
+
+@pytest.mark.parametrize("ms", CHUNKS_MS)
+@pytest.mark.parametrize(("a", "b"), PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+@pytest.mark.parametrize("impl", RESAMPLERS)
+def test_resample_stream(benchmark: Bench, impl: str, a: int, b: int, ms: int) -> None:
+    benchmark.group = f"resample-{a // 1000}k-{b // 1000}k-{ms}ms"
+    xi = _pcm(ms, a)
+    xf = xi.astype(np.float32) / 32768
+    fn: Callable[[], object]
+    if impl.startswith("ours"):
+        r = audio.Resampler(a, b, quality="low_latency" if "-ll-" in impl else "hq")
+        x = xi if impl.endswith("i16") else xf
+        fn = lambda: r.process(x)  # noqa: E731
+    elif impl.startswith("soxr"):
+        if soxr is None:
+            pytest.skip("soxr not installed")
+        if impl.startswith("soxr-stream"):
+            dtype = "int16" if impl.endswith("i16") else "float32"
+            s = soxr.ResampleStream(a, b, 1, dtype=dtype, quality="HQ")
+            x = xi if dtype == "int16" else xf
+            fn = lambda: s.resample_chunk(x)  # noqa: E731
+        else:
+            fn = lambda: soxr.resample(xi, a, b, quality="HQ")  # noqa: E731
+    else:
+        if signal is None:
+            pytest.skip("scipy not installed")
+        g = math.gcd(a, b)
+        up, down = b // g, a // g
+        fn = lambda: signal.resample_poly(xf, up, down)  # noqa: E731
+    _run(benchmark, fn)
+
+
+# --- G.711: 24 kHz worth of samples per chunk ---
+
+G711 = ["ulaw-encode", "alaw-encode", "ulaw-decode", "alaw-decode"]
+
+
+@pytest.mark.parametrize("ms", CHUNKS_MS)
+@pytest.mark.parametrize("op", G711)
+@pytest.mark.parametrize("impl", ["ours", "ours-np", "audioop"])
+def test_g711(benchmark: Bench, impl: str, op: str, ms: int) -> None:
+    benchmark.group = f"g711-{op}-{ms}ms"
+    if impl == "audioop" and audioop is None:
+        pytest.skip("audioop not available")
+    law, kind = op.split("-")
+    pcm = _pcm(ms)
+    pcm_bytes = pcm.tobytes()
+    codes = audio.ulaw_encode(pcm_bytes) if law == "ulaw" else audio.alaw_encode(pcm_bytes)
+    fn: Callable[[], object]
+    if kind == "encode":
+        if impl == "audioop":
+            ref = audioop.lin2ulaw if law == "ulaw" else audioop.lin2alaw
+            fn = lambda: ref(pcm_bytes, 2)  # noqa: E731
+        else:
+            enc = audio.ulaw_encode if law == "ulaw" else audio.alaw_encode
+            src = pcm if impl == "ours-np" else pcm_bytes
+            fn = lambda: enc(src)  # noqa: E731
+    else:
+        if impl == "audioop":
+            ref = audioop.ulaw2lin if law == "ulaw" else audioop.alaw2lin
+            fn = lambda: ref(codes, 2)  # noqa: E731
+        else:
+            dec = audio.ulaw_decode if law == "ulaw" else audio.alaw_decode
+            as_bytes = impl == "ours"
+            fn = lambda: dec(codes, as_bytes=as_bytes)  # noqa: E731
+    _run(benchmark, fn)

@@ -1,0 +1,490 @@
+"""A faithful, scriptable OpenAI Realtime server for tests, demos and load tests.
+
+``MockRealtimeServer`` runs in Rust (tokio) on the package's shared runtime and speaks the
+GA Realtime protocol over WebSocket: every event it sends validates against the ``openai``
+SDK's ``RealtimeServerEvent`` union, and the official SDK client can hold a session with it::
+
+    from realtime_ws.testing import MockRealtimeServer
+
+    async with MockRealtimeServer(text="Hi there!", audio_ms=400) as server:
+        client = AsyncOpenAI(api_key="test", websocket_base_url=server.base_url)
+        async with client.realtime.connect(model="gpt-realtime") as conn:
+            ...
+
+The command line runs one too: ``python -m realtime_ws mock --port 8765``.
+
+Options (keyword arguments of the constructor; an unknown name is a ``TypeError``, a bad
+value a ``ValueError``):
+
+Handshake
+    ``api_key`` (str): require ``Authorization: Bearer <key>`` or the subprotocol
+    ``openai-insecure-api-key.<key>``. Otherwise, like the real server, the upgrade succeeds
+    (101), one ``error`` event ``invalid_api_key`` is sent and the socket is closed with code
+    3000, reason ``invalid_request_error.invalid_api_key``.
+    ``require_model`` (bool, default True): without a ``model``, ``call_id`` or ``intent``
+    query parameter: ``error`` ``missing_model``, then close 4000.
+    ``reject_beta`` (bool, default True): the header ``OpenAI-Beta: realtime=v1`` (or the
+    subprotocol ``openai-beta.realtime-v1``): ``error`` ``beta_api_shape_disabled``, close 4000.
+    ``handshake_delay_ms`` (int): wait before answering the upgrade.
+    ``reject_status`` (int): answer the upgrade with this HTTP status and a JSON body.
+    ``close_after_open`` (``{"code": int, "reason": str}``): close right after
+    ``session.created``.
+    ``ping_interval_s`` (float): send WebSocket pings (4-byte payload) at this interval.
+
+Replies
+    ``text`` (str): the reply text, or the transcript of an audio reply.
+    ``audio_ms`` (int, default 600): length of the default audio reply.
+    ``tone_hz`` (float, default 440): the reply is a quiet sine at this frequency ...
+    ``audio`` (bytes): ... or this PCM16 24 kHz mono audio instead (resampled to 8 kHz when the
+    session's output format is G.711).
+    ``chunk_ms`` (int, default 50): audio per ``response.output_audio.delta``.
+    ``realtime`` (bool, default False): pace the deltas in real time (one ``chunk_ms`` chunk
+    every ``chunk_ms``) instead of sending them as fast as possible.
+    ``responses`` (list): scripted responses, consumed one per response (by any connection),
+    then the default reply. Each is one of ``{"text": str, "audio_ms": int, "tone_hz": float,
+    "audio": bytes, "delay_ms": int}`` (all optional), ``{"function_call": {"name": str,
+    "arguments": str | dict, "call_id": str}}`` (``call_id`` optional) or ``{"error":
+    {"code": str, "message": str, "type": str}}`` (an ``error`` event instead of a response).
+    ``respond`` (bool, default True): False makes a passive peer: ``response.create`` (and VAD
+    turns) start no response and ``response.cancel`` gets no answer, for tests that inject every
+    server event themselves with :meth:`MockRealtimeServer.send`. Bad events still get errors.
+    ``input_transcript`` (str): the transcript reported for committed user audio when the
+    session enables ``audio.input.transcription``.
+    ``session_defaults`` (dict): merged into the initial session (as a ``session.update``
+    would be), e.g. ``{"audio": {"output": {"format": {"type": "audio/pcmu"}}}}``.
+
+Turn detection (server VAD on 20 ms frames, while the session's ``turn_detection`` is set)
+    ``vad_threshold`` (float, default 500): frame RMS on the int16 scale that counts as speech.
+    ``vad_speech_ms`` (int, default 60): speech needs this long above the threshold to start.
+    The silence that ends a turn is the session's ``turn_detection.silence_duration_ms``
+    (200 in the default session; 300 when the field is absent).
+
+Load mode
+    ``stream_audio_s`` (float): after the first ``session.update`` of each connection, stream
+    one long reply without waiting for ``response.create``: this many seconds of audio, one
+    ``chunk_ms`` delta every ``chunk_ms`` (always paced in real time), each preceded by a
+    transcript delta (the words of ``text``, cycled), then the usual done events. A load test
+    connects, sends ``session.update`` (with ``"turn_detection": null`` if it also streams
+    loud audio, so that VAD does not barge in and cancel the stream) and measures.
+    Every audio delta's ``event_id`` is ``evt_<seq>_<unix_time_ns>``: the server's clock when
+    it was built, for latency measurements (other events are ``event_<seq>``). ``GET /stats``
+    on the same port (or :meth:`MockRealtimeServer.stats`) returns the counters as JSON: the
+    totals at the top level (``audio_bytes_sent`` (decoded bytes), ``audio_deltas_sent``,
+    ``audio_bytes_received`` (decoded ``input_audio_buffer.append`` bytes), ``events_sent``,
+    ``events_received``, ``responses_created``, ``responses_cancelled``, ``errors_sent``,
+    ``pings_sent``, ``pongs_received``), ``connections_total``, ``connections_open``,
+    ``uptime_s``, ``time_unix_ns`` (a string), and the same counters per connection under
+    ``connections``.
+    ``record`` (bool, default True): keep every event sent and received for :meth:`sent` and
+    :meth:`received`. Turn it off for long load runs (the counters are always kept).
+
+Client events the server rejected (answered with an ``error``) appear in :meth:`received` with
+an extra ``"__invalid__": True`` key; text frames that are not a JSON object as
+``{"__raw__": text}``; binary frames as ``{"__binary__": base64, "__invalid__": True}``.
+API keys are test data here, but they are still never logged, echoed or shown in a repr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import _core
+
+__all__ = ["ConnectionInfo", "MockRealtimeServer", "main_mock"]
+
+_BytesLike = (bytes, bytearray, memoryview)
+
+# name -> accepted Python types (None means "None is allowed").
+_OPTION_TYPES: dict[str, tuple[type | None, ...]] = {
+    "api_key": (str, None),
+    "require_model": (bool,),
+    "reject_beta": (bool,),
+    "handshake_delay_ms": (int,),
+    "reject_status": (int, None),
+    "close_after_open": (dict, tuple, None),
+    "ping_interval_s": (int, float, None),
+    "realtime": (bool,),
+    "chunk_ms": (int,),
+    "audio_ms": (int,),
+    "tone_hz": (int, float),
+    "audio": (bytes, bytearray, memoryview, None),
+    "text": (str,),
+    "responses": (list, tuple),
+    "vad_threshold": (int, float),
+    "vad_speech_ms": (int,),
+    "input_transcript": (str,),
+    "session_defaults": (dict, None),
+    "stream_audio_s": (int, float, None),
+    "record": (bool,),
+    "respond": (bool,),
+}
+
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key"})
+_SECRET_SUBPROTOCOL = "openai-insecure-api-key."
+
+
+def _type_ok(value: Any, accepted: tuple[type | None, ...]) -> bool:
+    if value is None:
+        return None in accepted
+    if isinstance(value, bool):
+        return bool in accepted
+    return any(t is not None and t is not bool and isinstance(value, t) for t in accepted)
+
+
+def _b64(data: bytes | bytearray | memoryview) -> str:
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _script_to_json(script: Mapping[str, Any], index: int) -> dict[str, Any]:
+    if not isinstance(script, Mapping):
+        raise TypeError(f"responses[{index}] must be a dict, not {type(script).__name__}")
+    out = dict(script)
+    if isinstance(out.get("audio"), _BytesLike):
+        out["audio"] = _b64(out["audio"])
+    return out
+
+
+def _options_to_json(options: Mapping[str, Any]) -> str:
+    payload: dict[str, Any] = {}
+    for name, value in options.items():
+        accepted = _OPTION_TYPES.get(name)
+        if accepted is None:
+            known = ", ".join(sorted(_OPTION_TYPES))
+            raise TypeError(f"MockRealtimeServer got an unknown option {name!r} (known: {known})")
+        if not _type_ok(value, accepted):
+            names = " or ".join("None" if t is None else t.__name__ for t in accepted)
+            raise TypeError(f"option {name!r} must be {names}, not {type(value).__name__}")
+        if value is None:
+            continue
+        if name == "audio":
+            value = _b64(value)
+        elif name == "responses":
+            value = [_script_to_json(s, i) for i, s in enumerate(value)]
+        elif name == "close_after_open" and isinstance(value, tuple):
+            code, reason, *_ = (*value, "")  # (code,) or (code, reason)
+            value = {"code": code, "reason": reason}
+        payload[name] = value
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def _mask(value: str) -> str:
+    return value[:7] + "…" if len(value) > 7 else "…"
+
+
+def _mask_protocol(protocol: str) -> str:
+    if protocol.startswith(_SECRET_SUBPROTOCOL):
+        return _SECRET_SUBPROTOCOL + "…"
+    return protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionInfo:
+    """One WebSocket handshake the server received (in arrival order; ``id`` is the index).
+
+    ``open`` is True while the WebSocket is open. ``http_status`` is 101 for an accepted
+    upgrade, the ``reject_status`` for a refused one, None while the handshake is pending.
+    ``closed_by`` is ``"client"``, ``"server"``, ``"dropped"`` or ``"error"`` once closed, with
+    the close frame's ``close_code`` / ``close_reason`` when there was one.
+    """
+
+    id: int
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    subprotocols: list[str]
+    open: bool
+    selected_subprotocol: str | None = None
+    http_status: int | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed_by: str | None = None
+    peer: str = ""
+    connected_at: float = 0.0
+
+    def __repr__(self) -> str:
+        # Credentials are masked: reprs end up in test logs.
+        headers = {k: _mask(v) if k in _SECRET_HEADERS else v for k, v in self.headers.items()}
+        if "sec-websocket-protocol" in headers:
+            offered = headers["sec-websocket-protocol"].split(",")
+            headers["sec-websocket-protocol"] = ", ".join(
+                _mask_protocol(p.strip()) for p in offered
+            )
+        protos = [_mask_protocol(p) for p in self.subprotocols]
+        return (
+            f"ConnectionInfo(id={self.id}, path={self.path!r}, query={self.query!r}, "
+            f"headers={headers!r}, subprotocols={protos!r}, open={self.open}, "
+            f"http_status={self.http_status}, close_code={self.close_code}, "
+            f"closed_by={self.closed_by!r})"
+        )
+
+
+class MockRealtimeServer:
+    """A Realtime API server on loopback; see the module docstring for the options."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        if not isinstance(host, str):
+            raise TypeError("host must be a str")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int in 0..65535, got {port!r}")
+        self._host = host
+        self._core = _core.MockServer(host, port, _options_to_json(options))
+        self._port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> MockRealtimeServer:
+        """Binds and starts accepting connections."""
+        self._port = int(await self._core.start())
+        return self
+
+    async def stop(self) -> None:
+        """Closes every connection (code 1001) and the listener. Idempotent."""
+        # In an executor thread rather than through the core's awaitable `stop()`: see
+        # `MockServer.stop_blocking` (a script that exits right after this must not abort).
+        await asyncio.get_running_loop().run_in_executor(None, self._core.stop_blocking)
+
+    async def __aenter__(self) -> MockRealtimeServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("the mock server is not started; await start() first")
+        return self._port
+
+    @property
+    def _authority(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT/v1/realtime`` (no query)."""
+        return f"ws://{self._authority}/v1/realtime"
+
+    @property
+    def base_url(self) -> str:
+        """``ws://HOST:PORT/v1``: the ``websocket_base_url`` of the openai SDK client."""
+        return f"ws://{self._authority}/v1"
+
+    @property
+    def stats_url(self) -> str:
+        """``http://HOST:PORT/stats``."""
+        return f"http://{self._authority}/stats"
+
+    # -- inspection --------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> list[ConnectionInfo]:
+        """Every handshake received so far, in order."""
+        return [ConnectionInfo(**c) for c in json.loads(self._core.connections_json())]
+
+    def received(self, conn: int | None = None, *, type: str | None = None) -> list[dict[str, Any]]:
+        """Client events received, parsed, in order (``conn=None``: all connections, one after
+        the other); ``type`` keeps one event type only."""
+        events: list[dict[str, Any]] = json.loads(self._core.received_json(conn, type))
+        return events
+
+    def sent(self, conn: int | None = None) -> list[dict[str, Any]]:
+        """Server events the mock generated, in order (frames injected with :meth:`send` or
+        :meth:`send_binary` are not included)."""
+        events: list[dict[str, Any]] = json.loads(self._core.sent_json(conn))
+        return events
+
+    async def wait_for(
+        self, type: str, *, conn: int | None = None, timeout: float = 5.0, count: int = 1
+    ) -> dict[str, Any]:
+        """Waits until ``count`` client events of ``type`` were received; returns the
+        ``count``-th. Raises ``TimeoutError``."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._core.received_count(conn, type) < count:
+            if loop.time() >= deadline:
+                got = self._core.received_count(conn, type)
+                raise TimeoutError(
+                    f"received {got} {type!r} event(s) in {timeout}s, expected {count}"
+                )
+            await asyncio.sleep(0.005)
+        return self.received(conn, type=type)[count - 1]
+
+    def stats(self) -> dict[str, Any]:
+        """The counters served at ``GET /stats`` (see the module docstring)."""
+        stats: dict[str, Any] = json.loads(self._core.stats_json())
+        return stats
+
+    # -- control -----------------------------------------------------------------------------
+
+    def send(self, event: Mapping[str, Any] | str, conn: int | None = None) -> None:
+        """Sends a text frame as is (``conn=None``: the latest connection). A dict is
+        serialised to JSON; a str is sent verbatim (it may be invalid on purpose)."""
+        text = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
+        self._core.send_text(text, conn)
+
+    def send_binary(self, data: bytes, conn: int | None = None) -> None:
+        """Sends a binary frame (which a real server never does)."""
+        self._core.send_binary(bytes(data), conn)
+
+    def close_connection(self, code: int = 1000, reason: str = "", conn: int | None = None) -> None:
+        """Starts a clean close (close frame ``code``/``reason``) of a connection."""
+        self._core.close_connection(code, reason, conn)
+
+    def drop_connection(self, conn: int | None = None) -> None:
+        """Closes the TCP connection without a close frame (the client sees 1006)."""
+        self._core.drop_connection(conn)
+
+    def freeze(self, conn: int | None = None) -> None:
+        """Stops reading (no pongs, no replies, no more deltas): a dead peer. The connection
+        still obeys :meth:`close_connection` and :meth:`drop_connection`."""
+        self._core.freeze(conn)
+
+    def set_responses(self, responses: Sequence[Mapping[str, Any]]) -> None:
+        """Replaces the queue of scripted responses (same shapes as the ``responses`` option)."""
+        scripts = [_script_to_json(s, i) for i, s in enumerate(responses)]
+        self._core.set_responses_json(json.dumps(scripts))
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else f"{self._host} (not started)"
+        return f"<MockRealtimeServer {where}>"
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _json_arg(value: str) -> Any:
+    """Inline JSON, or ``@path`` / a path to a JSON file."""
+    path = Path(value[1:] if value.startswith("@") else value)
+    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and path.is_file()):
+        return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(value)
+
+
+def _mock_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m realtime_ws mock",
+        description="Run the mock OpenAI Realtime server (GA protocol) until interrupted.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
+    p.add_argument("--api-key", help="require this key (Bearer header or subprotocol)")
+    p.add_argument(
+        "--no-require-model",
+        dest="require_model",
+        action="store_false",
+        help="accept connections without ?model=",
+    )
+    p.add_argument(
+        "--allow-beta",
+        dest="reject_beta",
+        action="store_false",
+        help="do not refuse the OpenAI-Beta: realtime=v1 header",
+    )
+    p.add_argument("--handshake-delay-ms", type=int, help="delay before answering the upgrade")
+    p.add_argument("--reject-status", type=int, help="refuse upgrades with this HTTP status")
+    p.add_argument("--ping-interval-s", type=float, help="send WebSocket pings at this interval")
+    p.add_argument("--realtime", action="store_true", help="pace audio deltas in real time")
+    p.add_argument("--chunk-ms", type=int, help="audio per delta (default 50)")
+    p.add_argument("--audio-ms", type=int, help="length of the default reply (default 600)")
+    p.add_argument("--tone-hz", type=float, help="frequency of the reply tone (default 440)")
+    p.add_argument("--audio-file", type=Path, help="raw PCM16 24 kHz mono file to play")
+    p.add_argument("--text", help="reply text / transcript")
+    p.add_argument("--responses", type=_json_arg, help="scripted responses: JSON or @file")
+    p.add_argument("--session-defaults", type=_json_arg, help="initial session: JSON or @file")
+    p.add_argument("--vad-threshold", type=float, help="VAD frame RMS threshold (default 500)")
+    p.add_argument(
+        "--stream-audio-s",
+        type=float,
+        help="load mode: stream this many seconds of paced audio after session.update",
+    )
+    p.add_argument("--record", action="store_true", help="keep every event in memory")
+    p.add_argument("--duration-s", type=float, help="stop after this many seconds")
+    return p
+
+
+def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "require_model": args.require_model,
+        "reject_beta": args.reject_beta,
+        "realtime": args.realtime,
+        "record": args.record,
+    }
+    for name in (
+        "api_key",
+        "handshake_delay_ms",
+        "reject_status",
+        "ping_interval_s",
+        "chunk_ms",
+        "audio_ms",
+        "tone_hz",
+        "text",
+        "responses",
+        "session_defaults",
+        "vad_threshold",
+        "stream_audio_s",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.audio_file is not None:
+        options["audio"] = args.audio_file.read_bytes()
+    return options
+
+
+async def _serve(host: str, port: int, options: dict[str, Any], duration: float | None) -> None:
+    server = MockRealtimeServer(host=host, port=port, **options)
+    await server.start()
+    print(
+        f"realtime-ws mock server listening on {server.url} (stats: {server.stats_url})",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        if duration is None:
+            await stop.wait()
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+    finally:
+        await server.stop()
+
+
+def main_mock(argv: list[str] | None = None) -> int:
+    """``python -m realtime_ws mock``: runs the server until SIGINT/SIGTERM (or
+    ``--duration-s``). Prints one line with the URL once listening."""
+    args = _mock_parser().parse_args(argv)
+    try:
+        options = _cli_options(args)
+        asyncio.run(_serve(args.host, args.port, options, args.duration_s))
+    except (TypeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,543 @@
+//! Per-session audio format conversion for the transport: the user's format
+//! (any rate; PCM16, float32, µ-law or A-law; mono) to the API's (PCM16 at
+//! 24 kHz, or G.711 at 8 kHz), and back. Stateful and streaming: the
+//! resampler state carries across calls, so any chunking gives the same audio.
+
+use super::g711::Law;
+use super::resample::{f32_to_i16, Quality, Resampler};
+
+/// Sample encoding on the user's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Signed 16-bit little-endian PCM.
+    Pcm16,
+    /// 32-bit little-endian float in [-1, 1] (clipped when converted to PCM16).
+    F32,
+    /// G.711 µ-law, one byte per sample.
+    Ulaw,
+    /// G.711 A-law, one byte per sample.
+    Alaw,
+}
+
+impl Encoding {
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            Encoding::Pcm16 => 2,
+            Encoding::F32 => 4,
+            Encoding::Ulaw | Encoding::Alaw => 1,
+        }
+    }
+
+    /// Parses `"pcm16"`, `"f32"`, `"ulaw"`, `"alaw"`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "pcm16" => Ok(Encoding::Pcm16),
+            "f32" => Ok(Encoding::F32),
+            "ulaw" => Ok(Encoding::Ulaw),
+            "alaw" => Ok(Encoding::Alaw),
+            _ => Err(format!(
+                "unknown audio encoding {s:?}; expected 'pcm16', 'f32', 'ulaw' or 'alaw'"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Pcm16 => "pcm16",
+            Encoding::F32 => "f32",
+            Encoding::Ulaw => "ulaw",
+            Encoding::Alaw => "alaw",
+        }
+    }
+
+    fn law(self) -> Option<Law> {
+        match self {
+            Encoding::Ulaw => Some(Law::Ulaw),
+            Encoding::Alaw => Some(Law::Alaw),
+            _ => None,
+        }
+    }
+}
+
+/// A mono audio format on the user's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Spec {
+    pub rate: u32,
+    pub encoding: Encoding,
+}
+
+impl Spec {
+    /// Milliseconds of audio in `bytes` bytes of this format.
+    pub fn bytes_to_ms(&self, bytes: usize) -> f64 {
+        bytes as f64 / self.encoding.bytes_per_sample() as f64 / self.rate as f64 * 1000.0
+    }
+}
+
+/// The audio format on the API's side of the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiFormat {
+    /// `audio/pcm`, 24 kHz PCM16 little-endian.
+    Pcm24k,
+    /// `audio/pcmu`, 8 kHz µ-law.
+    Ulaw8k,
+    /// `audio/pcma`, 8 kHz A-law.
+    Alaw8k,
+}
+
+impl ApiFormat {
+    pub fn spec(self) -> Spec {
+        match self {
+            ApiFormat::Pcm24k => Spec {
+                rate: 24000,
+                encoding: Encoding::Pcm16,
+            },
+            ApiFormat::Ulaw8k => Spec {
+                rate: 8000,
+                encoding: Encoding::Ulaw,
+            },
+            ApiFormat::Alaw8k => Spec {
+                rate: 8000,
+                encoding: Encoding::Alaw,
+            },
+        }
+    }
+}
+
+/// One direction of conversion: decode `from`, resample, encode `to`.
+struct Pipeline {
+    from: Spec,
+    to: Spec,
+    /// `None` when the formats are identical (bytes pass through).
+    resampler: Option<Resampler>,
+    samples: Vec<f32>,
+    resampled: Vec<f32>,
+    pcm: Vec<i16>,
+}
+
+impl Pipeline {
+    fn new(from: Spec, to: Spec, quality: Quality, what: &str) -> Result<Self, String> {
+        let resampler = if from == to {
+            None
+        } else {
+            Some(
+                Resampler::new(from.rate, to.rate, 1, quality)
+                    .map_err(|e| format!("{what}: {e}"))?,
+            )
+        };
+        Ok(Pipeline {
+            from,
+            to,
+            resampler,
+            samples: Vec::new(),
+            resampled: Vec::new(),
+            pcm: Vec::new(),
+        })
+    }
+
+    fn decode(&mut self, input: &[u8], what: &str) -> Result<(), String> {
+        let bps = self.from.encoding.bytes_per_sample();
+        if input.len() % bps != 0 {
+            return Err(format!(
+                "{what}: {} audio needs a multiple of {bps} bytes, got {}",
+                self.from.encoding.name(),
+                input.len()
+            ));
+        }
+        let s = &mut self.samples;
+        s.clear();
+        match self.from.encoding {
+            Encoding::Pcm16 => s.extend(
+                input
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 * (1.0 / 32768.0)),
+            ),
+            Encoding::F32 => s.extend(
+                input
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+            Encoding::Ulaw | Encoding::Alaw => {
+                let law = self.from.encoding.law().unwrap_or(Law::Ulaw);
+                self.pcm.clear();
+                self.pcm.resize(input.len(), 0);
+                law.decode(input, &mut self.pcm);
+                s.extend(self.pcm.iter().map(|&v| v as f32 * (1.0 / 32768.0)));
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        let y = &self.resampled;
+        match self.to.encoding {
+            Encoding::Pcm16 => {
+                out.reserve(y.len() * 2);
+                for &v in y {
+                    out.extend_from_slice(&f32_to_i16(v).to_le_bytes());
+                }
+            }
+            Encoding::F32 => {
+                out.reserve(y.len() * 4);
+                for &v in y {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Encoding::Ulaw | Encoding::Alaw => {
+                let law = self.to.encoding.law().unwrap_or(Law::Ulaw);
+                self.pcm.clear();
+                self.pcm.extend(y.iter().map(|&v| f32_to_i16(v)));
+                let start = out.len();
+                out.resize(start + self.pcm.len(), 0);
+                law.encode(&self.pcm, &mut out[start..]);
+            }
+        }
+    }
+
+    fn process(&mut self, input: &[u8], out: &mut Vec<u8>, what: &str) -> Result<(), String> {
+        if self.resampler.is_none() {
+            let bps = self.from.encoding.bytes_per_sample();
+            if input.len() % bps != 0 {
+                return Err(format!(
+                    "{what}: {} audio needs a multiple of {bps} bytes, got {}",
+                    self.from.encoding.name(),
+                    input.len()
+                ));
+            }
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        // Same encoding family at the same rate: transcode without the float detour.
+        if self.from.rate == self.to.rate {
+            if let (Some(a), Some(b)) = (self.from.encoding.law(), self.to.encoding.law()) {
+                self.pcm.clear();
+                self.pcm.resize(input.len(), 0);
+                a.decode(input, &mut self.pcm);
+                let start = out.len();
+                out.resize(start + input.len(), 0);
+                b.encode(&self.pcm, &mut out[start..]);
+                return Ok(());
+            }
+        }
+        self.decode(input, what)?;
+        self.resampled.clear();
+        if let Some(r) = self.resampler.as_mut() {
+            r.process_f32(&self.samples, &mut self.resampled)
+                .map_err(|e| format!("{what}: {e}"))?;
+        }
+        self.encode(out);
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        self.resampled.clear();
+        if let Some(r) = self.resampler.as_mut() {
+            r.flush_f32(&mut self.resampled);
+        }
+        self.encode(out);
+    }
+
+    fn reset(&mut self) {
+        if let Some(r) = self.resampler.as_mut() {
+            r.reset();
+        }
+    }
+
+    fn delay_ms(&self) -> f64 {
+        self.resampler.as_ref().map_or(0.0, Resampler::delay_ms)
+    }
+}
+
+/// User audio -> API audio (PCM16 24 kHz, or G.711 8 kHz when the API-side format is pcmu/pcma).
+pub struct InputConverter(Pipeline);
+
+impl InputConverter {
+    pub fn new(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
+        Pipeline::new(user, api.spec(), quality, "input audio").map(InputConverter)
+    }
+
+    /// Converts `input` (user format) and appends API-format bytes to `out`.
+    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        self.0.process(input, out, "input audio")
+    }
+
+    /// Ends the stream (the resampler's tail) and resets for the next one.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        self.0.flush(out)
+    }
+
+    /// Drops buffered state without emitting it.
+    pub fn reset(&mut self) {
+        self.0.reset()
+    }
+
+    /// True when bytes are passed through untouched.
+    pub fn is_identity(&self) -> bool {
+        self.0.resampler.is_none()
+    }
+
+    /// Resampling latency in milliseconds.
+    pub fn delay_ms(&self) -> f64 {
+        self.0.delay_ms()
+    }
+}
+
+/// API audio -> user audio.
+pub struct OutputConverter(Pipeline);
+
+impl OutputConverter {
+    pub fn new(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
+        Pipeline::new(api.spec(), user, quality, "output audio").map(OutputConverter)
+    }
+
+    /// Converts `input` (API format) and appends user-format bytes to `out`.
+    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        self.0.process(input, out, "output audio")
+    }
+
+    /// Ends the stream (the resampler's tail) and resets for the next one.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        self.0.flush(out)
+    }
+
+    /// Drops buffered state (e.g. on interruption) without emitting it.
+    pub fn reset(&mut self) {
+        self.0.reset()
+    }
+
+    pub fn is_identity(&self) -> bool {
+        self.0.resampler.is_none()
+    }
+
+    pub fn delay_ms(&self) -> f64 {
+        self.0.delay_ms()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::g711;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn converters_are_send() {
+        assert_send::<InputConverter>();
+        assert_send::<OutputConverter>();
+    }
+
+    fn pcm_bytes(x: &[i16]) -> Vec<u8> {
+        x.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn tone(rate: u32, n: usize) -> Vec<i16> {
+        (0..n)
+            .map(|i| {
+                ((i as f64 * 440.0 * 2.0 * std::f64::consts::PI / rate as f64).sin() * 12000.0)
+                    as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identity_passes_bytes_through() {
+        let pcm = pcm_bytes(&tone(24000, 480));
+        let mut c = InputConverter::new(
+            Spec {
+                rate: 24000,
+                encoding: Encoding::Pcm16,
+            },
+            ApiFormat::Pcm24k,
+            Quality::High,
+        )
+        .expect("valid");
+        assert!(c.is_identity());
+        let mut out = Vec::new();
+        c.process(&pcm, &mut out).expect("ok");
+        assert_eq!(out, pcm);
+        assert!(c
+            .process(&pcm[..3], &mut out)
+            .expect_err("must fail")
+            .contains("multiple of 2"));
+        let mut u = OutputConverter::new(
+            Spec {
+                rate: 8000,
+                encoding: Encoding::Ulaw,
+            },
+            ApiFormat::Ulaw8k,
+            Quality::High,
+        )
+        .expect("valid");
+        let mut o = Vec::new();
+        u.process(&[1, 2, 3], &mut o).expect("ok");
+        assert_eq!(o, [1, 2, 3]);
+    }
+
+    #[test]
+    fn chunking_does_not_change_output() {
+        let cases = [
+            (
+                Spec {
+                    rate: 16000,
+                    encoding: Encoding::Pcm16,
+                },
+                ApiFormat::Pcm24k,
+            ),
+            (
+                Spec {
+                    rate: 8000,
+                    encoding: Encoding::Ulaw,
+                },
+                ApiFormat::Pcm24k,
+            ),
+            (
+                Spec {
+                    rate: 48000,
+                    encoding: Encoding::F32,
+                },
+                ApiFormat::Pcm24k,
+            ),
+            (
+                Spec {
+                    rate: 16000,
+                    encoding: Encoding::Pcm16,
+                },
+                ApiFormat::Ulaw8k,
+            ),
+            (
+                Spec {
+                    rate: 44100,
+                    encoding: Encoding::Alaw,
+                },
+                ApiFormat::Alaw8k,
+            ),
+        ];
+        for (user, api) in cases {
+            let x = tone(user.rate, user.rate as usize / 5);
+            let bytes: Vec<u8> = match user.encoding {
+                Encoding::Pcm16 => pcm_bytes(&x),
+                Encoding::F32 => x
+                    .iter()
+                    .flat_map(|&v| (v as f32 / 32768.0).to_le_bytes())
+                    .collect(),
+                Encoding::Ulaw => x.iter().map(|&v| g711::ulaw_encode_sample(v)).collect(),
+                Encoding::Alaw => x.iter().map(|&v| g711::alaw_encode_sample(v)).collect(),
+            };
+            let bps = user.encoding.bytes_per_sample();
+            for dir in 0..2 {
+                let run = |chunk: usize| {
+                    let mut out = Vec::new();
+                    if dir == 0 {
+                        let mut c = InputConverter::new(user, api, Quality::High).expect("valid");
+                        for part in bytes.chunks(chunk * bps) {
+                            c.process(part, &mut out).expect("ok");
+                        }
+                        c.flush(&mut out);
+                    } else {
+                        // API -> user: feed the API encoding of the same tone.
+                        let api_bytes: Vec<u8> = match api {
+                            ApiFormat::Pcm24k => pcm_bytes(&tone(24000, 4800)),
+                            ApiFormat::Ulaw8k => tone(8000, 1600)
+                                .iter()
+                                .map(|&v| g711::ulaw_encode_sample(v))
+                                .collect(),
+                            ApiFormat::Alaw8k => tone(8000, 1600)
+                                .iter()
+                                .map(|&v| g711::alaw_encode_sample(v))
+                                .collect(),
+                        };
+                        let abps = api.spec().encoding.bytes_per_sample();
+                        let mut c = OutputConverter::new(user, api, Quality::High).expect("valid");
+                        for part in api_bytes.chunks(chunk * abps) {
+                            c.process(part, &mut out).expect("ok");
+                        }
+                        c.flush(&mut out);
+                    }
+                    out
+                };
+                let whole = run(1 << 20);
+                assert!(!whole.is_empty());
+                assert_eq!(run(160), whole, "{user:?} {api:?} dir {dir}");
+                assert_eq!(run(37), whole, "{user:?} {api:?} dir {dir}");
+            }
+        }
+    }
+
+    #[test]
+    fn g711_same_rate_transcodes() {
+        let x = tone(8000, 800);
+        let ulaw: Vec<u8> = x.iter().map(|&v| g711::ulaw_encode_sample(v)).collect();
+        let mut c = InputConverter::new(
+            Spec {
+                rate: 8000,
+                encoding: Encoding::Ulaw,
+            },
+            ApiFormat::Alaw8k,
+            Quality::High,
+        )
+        .expect("valid");
+        let mut out = Vec::new();
+        c.process(&ulaw, &mut out).expect("ok");
+        let want: Vec<u8> = ulaw
+            .iter()
+            .map(|&u| g711::alaw_encode_sample(g711::ulaw_decode_sample(u)))
+            .collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let mut c = InputConverter::new(
+            Spec {
+                rate: 16000,
+                encoding: Encoding::F32,
+            },
+            ApiFormat::Pcm24k,
+            Quality::High,
+        )
+        .expect("valid");
+        let e = c.process(&[0; 6], &mut Vec::new()).expect_err("must fail");
+        assert!(e.contains("f32") && e.contains("multiple of 4"), "{e}");
+        assert!(Encoding::parse("mp3").is_err());
+        assert!(InputConverter::new(
+            Spec {
+                rate: 0,
+                encoding: Encoding::Pcm16
+            },
+            ApiFormat::Pcm24k,
+            Quality::High
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn level_survives_the_round_trip() {
+        // 16 kHz PCM16 -> API 24 kHz -> back to 16 kHz keeps a 440 Hz tone's level.
+        let user = Spec {
+            rate: 16000,
+            encoding: Encoding::Pcm16,
+        };
+        let x = tone(16000, 16000);
+        let mut up = Vec::new();
+        let mut i = InputConverter::new(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        i.process(&pcm_bytes(&x), &mut up).expect("ok");
+        i.flush(&mut up);
+        assert_eq!(up.len(), 24000 * 2);
+        let mut back = Vec::new();
+        let mut o = OutputConverter::new(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        o.process(&up, &mut back).expect("ok");
+        o.flush(&mut back);
+        let y: Vec<i16> = back
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        assert_eq!(y.len(), x.len());
+        let err = x[2000..14000]
+            .iter()
+            .zip(&y[2000..14000])
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap_or(0);
+        assert!(err <= 2, "max error {err}");
+    }
+}
