@@ -22,6 +22,7 @@ Quick start::
 from __future__ import annotations
 
 from . import _core
+from .audio import AudioSpec
 from .emitter import EmittedEvent, EventEmitter
 from .errors import (
     ConnectionClosedError,
@@ -77,6 +78,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "AudioDoneEvent",
+    "AudioSpec",
     "AudioEvent",
     "AudioInterruptedEvent",
     "CloseInfo",

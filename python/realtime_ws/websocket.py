@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from . import _core
 from ._hub import LoopHub, hub_for_running_loop
+from .audio import AudioSpec
 from .emitter import EmittedEvent, EventEmitter
 from .errors import (
     ConnectionClosedError,
@@ -176,6 +177,14 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             (``error`` + ``disconnected``). ``ping_interval=None`` disables it.
         close_timeout: seconds to wait for the server's close frame.
         max_message_size: largest accepted server message in bytes (``None``: no limit).
+        input_audio: the format you pass to ``send_audio`` when it is not the session's
+            (e.g. ``AudioSpec(rate=16000)``, ``AudioSpec(rate=48000, encoding="f32")``,
+            ``AudioSpec(encoding="ulaw")``). Converted in Rust to the session's input format.
+        output_audio: the format ``audio`` events deliver (e.g. ``AudioSpec(rate=48000)``);
+            converted in Rust from the session's output format. Interruption arithmetic
+            (``audio_end_ms``) always counts the audio as the server sent it.
+        audio_quality: resampling quality, ``"hq"`` (default; at least libsoxr HQ) or
+            ``"low_latency"`` (about a third of the delay).
         protocol: ``"ga"`` (default) or ``"beta"``: the beta API for servers that still
             speak it (e.g. older Azure deployments). Beta sends ``OpenAI-Beta: realtime=v1``,
             sends session updates in the flat beta shape, and maps the beta event names
@@ -203,6 +212,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         close_timeout: float = 5.0,
         max_message_size: int | None = 64 * 1024 * 1024,
         protocol: Protocol = "ga",
+        input_audio: AudioSpec | None = None,
+        output_audio: AudioSpec | None = None,
+        audio_quality: Literal["hq", "low_latency"] = "hq",
     ) -> None:
         super().__init__()
         if auth not in ("bearer", "subprotocol", "azure"):
@@ -212,6 +224,11 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         self._core = _core.Transport()
         self._core.set_dialect(protocol)
         self._beta = protocol == "beta"
+        self._core.set_audio_formats(
+            _spec_tuple(input_audio, "input_audio"),
+            _spec_tuple(output_audio, "output_audio"),
+            audio_quality,
+        )
         self._current_model = model
         self._api_key_option: ApiKey | None = api_key
         self._api_key: str | None = None
@@ -630,7 +647,25 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             raise NotConnectedError(
                 "WebSocket is not connected. Make sure you call `connect()` before sending events."
             )
+        if event.get("type") == "session.update":
+            self._note_session_formats(event.get("session"))
         self._core.send_event(event if isinstance(event, dict) else dict(event))
+
+    def _note_session_formats(self, session: Any) -> None:
+        """Tells the core which API-side audio formats this session update asks for,
+        so ``send_audio``/``audio`` conversions match from the next frame on."""
+        if not isinstance(session, Mapping):
+            return
+        if self._beta:
+            fin, fout = session.get("input_audio_format"), session.get("output_audio_format")
+        else:
+            audio = session.get("audio")
+            if not isinstance(audio, Mapping):
+                return
+            fin = (audio.get("input") or {}).get("format")
+            fout = (audio.get("output") or {}).get("format")
+        if fin is not None or fout is not None:
+            self._core.set_api_formats(fin, fout)
 
     def send_audio(self, audio: Any, *, commit: bool = False) -> None:
         """Appends PCM16 audio (bytes, bytearray, memoryview or a numpy int16 array).
@@ -640,7 +675,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         Base64 and the JSON frame are built in Rust straight from the buffer.
         """
         if self._state.status != "connected":
-            _core.check_audio(audio)
+            self._core.check_audio(audio)
             return
         self._core.send_audio(audio, commit)
 
@@ -1128,6 +1163,18 @@ def _content_part(part: Mapping[str, Any]) -> dict[str, Any]:
         out.update(extra)
         return out
     return dict(part)
+
+
+def _spec_tuple(spec: AudioSpec | None, name: str) -> tuple[int, str] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, AudioSpec):
+        raise TypeError(f"{name} must be an AudioSpec, got {type(spec).__name__}")
+    if spec.channels != 1:
+        raise ValueError(
+            f"{name}: the Realtime API is mono; downmix before send_audio (channels=1)"
+        )
+    return (spec.rate, spec.encoding)
 
 
 def _with_query(base: str, key: str, value: str) -> str:

@@ -26,6 +26,8 @@ use super::events::{DeltaFields, ServerEvent};
 use super::hub::{next_conn_id, ConnShared, CoreEvent, Hub};
 use super::json::{value_to_py, write_json};
 use crate::audio::b64;
+use crate::audio::convert::{ApiFormat, Encoding, InputConverter, OutputConverter, Spec};
+use crate::audio::resample::Quality;
 use crate::connection::{self, ConnectConfig, FrameSink, Outgoing, SessionOptions, SocketEnd};
 use crate::protocol::client;
 use crate::protocol::server::{classify, Frame, Kind};
@@ -38,6 +40,91 @@ pub struct TransportInner {
     conn: Mutex<Option<LiveConn>>,
     /// Keep the raw frame of audio deltas for `*` / typed listeners.
     wants_raw_audio: AtomicBool,
+    audio: Mutex<AudioFormats>,
+    /// User audio -> API audio; used by `send_audio` on the caller's thread.
+    input_conv: Mutex<Option<InputConverter>>,
+    /// API audio -> user audio; used by the reader on a tokio thread.
+    output_conv: Mutex<Option<OutputConverter>>,
+}
+
+/// The user-side formats asked for, and the API-side formats of the session.
+#[derive(Debug, Clone, Copy)]
+struct AudioFormats {
+    user_in: Option<Spec>,
+    user_out: Option<Spec>,
+    api_in: ApiFormat,
+    api_out: ApiFormat,
+    quality: Quality,
+}
+
+impl Default for AudioFormats {
+    fn default() -> Self {
+        AudioFormats {
+            user_in: None,
+            user_out: None,
+            api_in: ApiFormat::Pcm24k,
+            api_out: ApiFormat::Pcm24k,
+            quality: Quality::High,
+        }
+    }
+}
+
+/// The API-side format named by a session's `format` (GA object or beta string).
+fn api_format_of(format: Option<&Value>) -> ApiFormat {
+    let name = match format {
+        Some(Value::Object(m)) => m.get("type").and_then(Value::as_str),
+        Some(Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    match name {
+        Some("audio/pcmu") | Some("g711_ulaw") | Some("pcmu") => ApiFormat::Ulaw8k,
+        Some("audio/pcma") | Some("g711_alaw") | Some("pcma") => ApiFormat::Alaw8k,
+        _ => ApiFormat::Pcm24k,
+    }
+}
+
+impl TransportInner {
+    /// Rebuilds the converters for the current formats (their stream state restarts).
+    fn rebuild_converters(&self) -> Result<(), String> {
+        let f = *self.audio.lock();
+        let input = match f.user_in {
+            Some(u) => Some(InputConverter::new(u, f.api_in, f.quality)?),
+            None => None,
+        };
+        let output = match f.user_out {
+            Some(u) => Some(OutputConverter::new(u, f.api_out, f.quality)?),
+            None => None,
+        };
+        *self.input_conv.lock() = input;
+        *self.output_conv.lock() = output;
+        Ok(())
+    }
+
+    /// The server reported its output format: follow it if it changed.
+    fn server_output_format(&self, format: ApiFormat) {
+        let rebuild = {
+            let mut f = self.audio.lock();
+            let changed = f.api_out != format;
+            f.api_out = format;
+            if changed {
+                f.user_out.map(|u| (u, f.api_out, f.quality))
+            } else {
+                None
+            }
+        };
+        if let Some((u, api, q)) = rebuild {
+            *self.output_conv.lock() = OutputConverter::new(u, api, q).ok();
+        }
+    }
+
+    fn reset_converters(&self) {
+        if let Some(c) = self.input_conv.lock().as_mut() {
+            c.reset();
+        }
+        if let Some(c) = self.output_conv.lock().as_mut() {
+            c.reset();
+        }
+    }
 }
 
 struct LiveConn {
@@ -130,6 +217,19 @@ impl ConnSink {
                         monotonic_ms(),
                     );
                 }
+                // Interruption arithmetic uses the API-side bytes (above); the
+                // user gets their own rate and encoding.
+                let data = match t.output_conv.lock().as_mut() {
+                    Some(c) if !c.is_identity() => {
+                        let mut out = Vec::with_capacity(data.len() * 2);
+                        if let Err(e) = c.process(&data, &mut out) {
+                            self.shared.push(CoreEvent::FrameError(e));
+                            return;
+                        }
+                        out
+                    }
+                    _ => data,
+                };
                 let raw = t
                     .wants_raw_audio
                     .load(Ordering::Relaxed)
@@ -179,6 +279,9 @@ impl ConnSink {
                     None
                 };
                 self.send(out);
+                if known {
+                    self.after_event(&t, kind, &value, interrupted.is_some());
+                }
                 let cell = OnceLock::new();
                 let _ = cell.set(value);
                 self.shared.push(CoreEvent::Server(ServerEvent {
@@ -192,6 +295,64 @@ impl ConnSink {
                     self.shared.push(CoreEvent::Interrupted(i));
                 }
             }
+        }
+    }
+}
+
+impl ConnSink {
+    /// Audio-format follow-ups of a known event: the server's output format,
+    /// the converter's tail at the end of a response's audio, and dropping
+    /// buffered audio on interruption.
+    fn after_event(&self, t: &TransportInner, kind: Kind, value: &Value, interrupted: bool) {
+        match kind {
+            Kind::SessionUpdated => {
+                let session = value.get("session");
+                let format = match t.core.lock().dialect {
+                    crate::protocol::Dialect::Ga => session
+                        .and_then(|s| s.get("audio"))
+                        .and_then(|a| a.get("output"))
+                        .and_then(|o| o.get("format")),
+                    crate::protocol::Dialect::Beta => {
+                        session.and_then(|s| s.get("output_audio_format"))
+                    }
+                };
+                if format.is_some() {
+                    t.server_output_format(api_format_of(format));
+                }
+            }
+            Kind::AudioDone => {
+                let mut tail = Vec::new();
+                if let Some(c) = t.output_conv.lock().as_mut() {
+                    if !c.is_identity() {
+                        c.flush(&mut tail);
+                    }
+                }
+                if !tail.is_empty() {
+                    let field = |k: &str| {
+                        value
+                            .get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    self.shared.push(CoreEvent::Audio {
+                        data: tail,
+                        response_id: field("response_id"),
+                        item_id: field("item_id"),
+                        content_index: value
+                            .get("content_index")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                        raw: None,
+                    });
+                }
+            }
+            Kind::SpeechStarted if interrupted => {
+                if let Some(c) = t.output_conv.lock().as_mut() {
+                    c.reset();
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -242,6 +403,47 @@ pub fn check_pcm16(py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize>
     Ok(n)
 }
 
+/// Checks audio against the user-side input format.
+pub fn check_user_audio(
+    py: Python<'_>,
+    view: &buffer::BufferView,
+    spec: Option<Spec>,
+) -> PyResult<usize> {
+    let Some(spec) = spec else {
+        return check_pcm16(py, view);
+    };
+    let n = view.bytes().len();
+    let ok_elem = matches!(
+        (spec.encoding, view.elem),
+        (_, Elem::U8) | (Encoding::Pcm16, Elem::I16) | (Encoding::F32, Elem::F32)
+    );
+    if !ok_elem {
+        let got = match view.elem {
+            Elem::U8 => "bytes",
+            Elem::I16 => "int16",
+            Elem::F32 => "float32",
+        };
+        return Err(invalid_audio(
+            py,
+            format!(
+                "send_audio: the input AudioSpec says {} but the array holds {got}",
+                spec.encoding.name()
+            ),
+        ));
+    }
+    let bps = spec.encoding.bytes_per_sample();
+    if n % bps != 0 {
+        return Err(invalid_audio(
+            py,
+            format!(
+                "send_audio: {} audio needs a multiple of {bps} bytes, got {n}",
+                spec.encoding.name()
+            ),
+        ));
+    }
+    Ok(n)
+}
+
 #[pyclass(frozen, module = "realtime_ws._core", name = "Transport")]
 pub struct Transport {
     inner: Arc<TransportInner>,
@@ -257,6 +459,17 @@ fn secs(v: f64, what: &str) -> PyResult<Duration> {
 }
 
 impl Transport {
+    /// Validates audio for `send_audio`: against the user-side input format
+    /// if one is set, else against the session's API-side input format.
+    fn check_view(&self, py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize> {
+        let f = *self.inner.audio.lock();
+        match (f.user_in, f.api_in) {
+            (Some(spec), _) => check_user_audio(py, view, Some(spec)),
+            (None, ApiFormat::Pcm24k) => check_pcm16(py, view),
+            (None, api) => check_user_audio(py, view, Some(api.spec())),
+        }
+    }
+
     fn with_conn<R>(&self, py: Python<'_>, f: impl FnOnce(&LiveConn) -> R) -> PyResult<R> {
         let conn = self.inner.conn.lock();
         match conn.as_ref() {
@@ -284,6 +497,9 @@ impl Transport {
                 core: Mutex::new(SessionCore::default()),
                 conn: Mutex::new(None),
                 wants_raw_audio: AtomicBool::new(false),
+                audio: Mutex::new(AudioFormats::default()),
+                input_conv: Mutex::new(None),
+                output_conv: Mutex::new(None),
             }),
         }
     }
@@ -386,6 +602,7 @@ impl Transport {
     fn close(&self, code: u16, reason: String) -> Option<u64> {
         let conn = self.inner.conn.lock().take();
         self.inner.core.lock().reset();
+        self.inner.reset_converters();
         conn.map(|c| {
             c.shared.detached.store(true, Ordering::Relaxed);
             let _ = c.tx.send(Outgoing::Close { code, reason });
@@ -396,6 +613,7 @@ impl Transport {
     /// Resets the sequencer and playback state (disconnect transition).
     fn reset(&self) {
         self.inner.core.lock().reset();
+        self.inner.reset_converters();
     }
 
     /// Forgets a socket that ended by itself (keeps the core state intact
@@ -484,21 +702,45 @@ impl Transport {
         commit: bool,
     ) -> PyResult<usize> {
         let view = buffer::view(audio, "send_audio")?;
-        check_pcm16(py, &view)?;
+        let mut conv = self.inner.input_conv.lock();
+        let converting = conv.as_ref().is_some_and(|c| !c.is_identity());
+        let n = self.check_view(py, &view)?;
         let bytes = view.bytes();
-        let frame = if bytes.len() > 64 * 1024 {
-            py.detach(|| client::append_audio(bytes))
-        } else {
-            client::append_audio(bytes)
+        let frame = match conv.as_mut() {
+            Some(c) if converting => {
+                let mut api = Vec::new();
+                let mut work = || -> Result<(), String> {
+                    c.process(bytes, &mut api)?;
+                    if commit {
+                        // The resampler's tail belongs to this turn.
+                        c.flush(&mut api);
+                    }
+                    Ok(())
+                };
+                let r = if bytes.len() > 16 * 1024 {
+                    py.detach(work)
+                } else {
+                    work()
+                };
+                r.map_err(|e| invalid_audio(py, format!("send_audio: {e}")))?;
+                (!api.is_empty()).then(|| client::append_audio(&api))
+            }
+            _ => Some(if bytes.len() > 64 * 1024 {
+                py.detach(|| client::append_audio(bytes))
+            } else {
+                client::append_audio(bytes)
+            }),
         };
-        let n = bytes.len();
+        drop(conv);
         drop(view);
         let conn = self.inner.conn.lock();
         let Some(c) = conn.as_ref() else {
             return Err(not_connected(py));
         };
         // A send error means the socket already ended; its close event follows.
-        let _ = c.tx.send(Outgoing::Text(frame));
+        if let Some(frame) = frame {
+            let _ = c.tx.send(Outgoing::Text(frame));
+        }
         if commit {
             let _ = c.tx.send(Outgoing::Text(client::commit_audio()));
         }
@@ -529,8 +771,99 @@ impl Transport {
         session::audio_end_ms(elapsed_ms, self.inner.core.lock().playback.audio_length_ms)
     }
 
+    /// Forgets the tracked playback (and any output audio still inside the
+    /// resampler: it belongs to the interrupted response).
     fn reset_playback(&self) {
         self.inner.core.lock().playback.reset();
+        if let Some(c) = self.inner.output_conv.lock().as_mut() {
+            c.reset();
+        }
+    }
+
+    /// The user-side audio formats (`None`: API format, no conversion).
+    /// Encodings: "pcm16", "f32", "ulaw", "alaw"; quality "hq" or "low_latency".
+    #[pyo3(signature = (input=None, output=None, quality="hq"))]
+    fn set_audio_formats(
+        &self,
+        input: Option<(u32, String)>,
+        output: Option<(u32, String)>,
+        quality: &str,
+    ) -> PyResult<()> {
+        let spec = |v: Option<(u32, String)>| -> PyResult<Option<Spec>> {
+            v.map(|(rate, enc)| {
+                let encoding = Encoding::parse(&enc).map_err(PyValueError::new_err)?;
+                if !(1000..=384_000).contains(&rate) {
+                    return Err(PyValueError::new_err(format!(
+                        "audio rate must be 1000..384000 Hz, got {rate}"
+                    )));
+                }
+                Ok(Spec { rate, encoding })
+            })
+            .transpose()
+        };
+        {
+            let mut f = self.inner.audio.lock();
+            f.user_in = spec(input)?;
+            f.user_out = spec(output)?;
+            f.quality = Quality::parse(quality).map_err(PyValueError::new_err)?;
+        }
+        self.inner
+            .rebuild_converters()
+            .map_err(PyValueError::new_err)
+    }
+
+    /// The API-side formats the client asked for in its `session.update`
+    /// (a GA format object or a beta format string).
+    #[pyo3(signature = (input=None, output=None))]
+    fn set_api_formats(
+        &self,
+        input: Option<&Bound<'_, PyAny>>,
+        output: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let parse = |v: Option<&Bound<'_, PyAny>>| -> PyResult<Option<ApiFormat>> {
+            v.map(|o| super::json::to_value(o).map(|val| api_format_of(Some(&val))))
+                .transpose()
+        };
+        let (i, o) = (parse(input)?, parse(output)?);
+        let changed = {
+            let mut f = self.inner.audio.lock();
+            let before = (f.api_in, f.api_out);
+            if let Some(i) = i {
+                f.api_in = i;
+            }
+            if let Some(o) = o {
+                f.api_out = o;
+            }
+            before != (f.api_in, f.api_out)
+        };
+        if changed {
+            self.inner
+                .rebuild_converters()
+                .map_err(PyValueError::new_err)?;
+        }
+        Ok(())
+    }
+
+    /// Checks audio exactly as `send_audio` would; returns its byte length.
+    fn check_audio(&self, py: Python<'_>, audio: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let view = buffer::view(audio, "send_audio")?;
+        self.check_view(py, &view)
+    }
+
+    /// Resampling delay of the (input, output) converters in ms.
+    fn audio_delay_ms(&self) -> (f64, f64) {
+        (
+            self.inner
+                .input_conv
+                .lock()
+                .as_ref()
+                .map_or(0.0, InputConverter::delay_ms),
+            self.inner
+                .output_conv
+                .lock()
+                .as_ref()
+                .map_or(0.0, OutputConverter::delay_ms),
+        )
     }
 
     /// Configure which defaults the core applies by itself.
