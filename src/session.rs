@@ -139,15 +139,26 @@ impl SessionCore {
             }
             Kind::SessionUpdated => {
                 let session = event.get("session");
-                let audio = session.and_then(|s| s.get("audio"));
-                self.server_format = ServerAudioFormat::from_json(
-                    audio
-                        .and_then(|a| a.get("output"))
-                        .and_then(|o| o.get("format")),
-                );
-                self.interrupt_response = audio
-                    .and_then(|a| a.get("input"))
-                    .and_then(|i| i.get("turn_detection"))
+                let (format, turn) = match self.dialect {
+                    Dialect::Ga => {
+                        let audio = session.and_then(|s| s.get("audio"));
+                        (
+                            audio
+                                .and_then(|a| a.get("output"))
+                                .and_then(|o| o.get("format")),
+                            audio
+                                .and_then(|a| a.get("input"))
+                                .and_then(|i| i.get("turn_detection")),
+                        )
+                    }
+                    // Beta sessions are flat: `output_audio_format: "g711_ulaw"`, `turn_detection`.
+                    Dialect::Beta => (
+                        session.and_then(|s| s.get("output_audio_format")),
+                        session.and_then(|s| s.get("turn_detection")),
+                    ),
+                };
+                self.server_format = ServerAudioFormat::from_json(format);
+                self.interrupt_response = turn
                     .and_then(|t| t.get("interrupt_response"))
                     .and_then(Value::as_bool);
                 self.raw_session = session.cloned();
@@ -295,6 +306,24 @@ mod tests {
             .on_event(Kind::SpeechStarted, &json!({}), 800.0, &mut out)
             .is_none());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn beta_session_updated_is_flat() {
+        let mut s = SessionCore {
+            dialect: Dialect::Beta,
+            ..SessionCore::default()
+        };
+        let mut out = vec![];
+        s.on_event(
+            Kind::SessionUpdated,
+            &json!({"session": {"output_audio_format": "g711_alaw",
+                                "turn_detection": {"type": "server_vad", "interrupt_response": true}}}),
+            0.0,
+            &mut out,
+        );
+        assert_eq!(s.server_format, ServerAudioFormat::G711);
+        assert_eq!(s.interrupt_response, Some(true));
     }
 
     #[test]

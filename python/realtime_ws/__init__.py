@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from . import _core
 from .audio import AudioSpec
+from .config import ResponseOverride, SessionConfig
 from .emitter import EmittedEvent, EventEmitter
 from .errors import (
     ConnectionClosedError,
@@ -78,9 +79,9 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "AudioDoneEvent",
-    "AudioSpec",
     "AudioEvent",
     "AudioInterruptedEvent",
+    "AudioSpec",
     "CloseInfo",
     "ConnectTimeoutError",
     "ConnectionClosedError",
@@ -95,7 +96,9 @@ __all__ = [
     "OutputTextDeltaEvent",
     "ProtocolError",
     "RealtimeError",
+    "ResponseOverride",
     "ServerError",
+    "SessionConfig",
     "TranscriptDeltaEvent",
     "TurnDoneEvent",
     "TurnStartedEvent",

@@ -245,7 +245,9 @@ def to_beta_session(payload: Mapping[str, Any]) -> dict[str, Any]:
     audio_in = audio.get("input") or {}
     audio_out = audio.get("output") or {}
     for key, value in payload.items():
-        if key in ("type", "audio", "output_modalities", "max_output_tokens", "tracing"):
+        # No `model`: beta picks it at connect time (URL or Azure deployment), and the
+        # beta SDK models only list the preview model ids.
+        if key in ("type", "model", "audio", "output_modalities", "max_output_tokens", "tracing"):
             continue
         out[key] = value
     if "output_modalities" in payload:

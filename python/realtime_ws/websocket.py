@@ -24,6 +24,7 @@ from typing import Any, Literal
 from . import _core
 from ._hub import LoopHub, hub_for_running_loop
 from .audio import AudioSpec
+from .config import ResponseOverride, SessionConfig
 from .emitter import EmittedEvent, EventEmitter
 from .errors import (
     ConnectionClosedError,
@@ -333,10 +334,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         self._state = WebSocketState(status, handle)
 
     def _listeners_changed(self, name: str) -> None:
-        if name in ("*", "response.output_audio.delta"):
+        if name in _RAW_AUDIO_LISTENERS:
             self._core.set_wants_raw_audio(
-                self.listener_count("*") > 0
-                or self.listener_count("response.output_audio.delta") > 0
+                any(self.listener_count(n) > 0 for n in _RAW_AUDIO_LISTENERS)
             )
 
     # -- connect ---------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         model: str | None = None,
         url: str | None = None,
         call_id: str | None = None,
-        initial_session_config: Mapping[str, Any] | None = None,
+        initial_session_config: SessionConfig | Mapping[str, Any] | None = None,
     ) -> None:
         """Opens the socket and sends the initial ``session.update``.
 
@@ -683,11 +683,11 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         """Not supported on this transport: stop calling ``send_audio`` instead."""
         raise UnsupportedOperationError(MUTE_MESSAGE)
 
-    def update_session_config(self, config: Mapping[str, Any]) -> None:
+    def update_session_config(self, config: SessionConfig | Mapping[str, Any]) -> None:
         """Sends ``session.update`` with the whole payload for ``config`` (defaults included)."""
         self.send_event({"type": "session.update", "session": self.build_session_payload(config)})
 
-    def build_session_payload(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def build_session_payload(self, config: SessionConfig | Mapping[str, Any]) -> dict[str, Any]:
         """The ``session`` object for ``config`` (see :mod:`realtime_ws.session_config`).
 
         GA shape, or the flat beta shape with ``protocol="beta"``.
@@ -695,7 +695,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         payload = build_session_payload(config, self._current_model)
         return to_beta_session(payload) if self._beta else payload
 
-    def request_response(self, response: Mapping[str, Any] | None = None) -> None:
+    def request_response(
+        self, response: ResponseOverride | Mapping[str, Any] | None = None
+    ) -> None:
         """Asks for a response through the sequencer (manual only with an override)."""
         if self._conn_id is None:
             raise NotConnectedError(
@@ -1144,6 +1146,9 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             )
         self._disconnect(conn_id, raise_errors=False, info=info)
 
+
+# Listeners that need the raw frame of each audio delta (else the core skips it).
+_RAW_AUDIO_LISTENERS = ("*", "response.output_audio.delta", "response.audio.delta")
 
 # Beta event names -> the GA names whose mapping they share.
 _BETA_NAMES = {

@@ -151,11 +151,13 @@ async fn tcp_via_proxy(proxy: &str, host: &str, port: u16) -> Result<TcpStream, 
     };
     let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if !p.username().is_empty() {
-        let user = url::form_urlencoded::parse(p.username().as_bytes())
-            .map(|(k, _)| k.into_owned())
-            .next()
-            .unwrap_or_default();
-        let pass = p.password().unwrap_or("");
+        let decode = |v: &str| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(p.username());
+        let pass = decode(p.password().unwrap_or(""));
         let cred = b64::encode(format!("{user}:{pass}").as_bytes());
         req.push_str(&format!("Proxy-Authorization: Basic {cred}\r\n"));
     }

@@ -147,7 +147,11 @@ async fn reader_loop(
             changed = abort.changed() => {
                 if changed.is_ok() {
                     if let Abort::Error(msg) = abort.borrow().clone() {
-                        return SocketEnd::Error(msg);
+                        // A close frame already received says more than the writer's failure.
+                        return match close {
+                            Some((code, reason)) => SocketEnd::Closed { code, reason },
+                            None => SocketEnd::Error(msg),
+                        };
                     }
                 }
                 continue;
@@ -206,6 +210,18 @@ async fn reader_loop(
     }
 }
 
+/// True for send errors that only mean "the close handshake has started":
+/// the reader will report how the socket ended, so the writer just stops.
+fn is_closing_error(e: &WsError) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    matches!(
+        e,
+        WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Protocol(ProtocolError::SendAfterClosing)
+    )
+}
+
 fn describe(e: &WsError) -> String {
     match e {
         WsError::Io(io) => format!("socket I/O error: {io}"),
@@ -256,7 +272,9 @@ async fn writer_loop(
                     match next {
                         Some(Outgoing::Text(t)) => {
                             if let Err(e) = write.feed(Message::text(t)).await {
-                                fail(format!("send failed: {}", describe(&e)));
+                                if !is_closing_error(&e) {
+                                    fail(format!("send failed: {}", describe(&e)));
+                                }
                                 return;
                             }
                             batch += 1;
@@ -285,7 +303,9 @@ async fn writer_loop(
                 }
                 if !closing {
                     if let Err(e) = write.flush().await {
-                        fail(format!("send failed: {}", describe(&e)));
+                        if !is_closing_error(&e) {
+                            fail(format!("send failed: {}", describe(&e)));
+                        }
                         return;
                     }
                 } else {
@@ -312,7 +332,9 @@ async fn writer_loop(
                 if silent >= interval && last_ping.elapsed() >= interval.min(timeout) / 2 {
                     last_ping = std::time::Instant::now();
                     if let Err(e) = write.send(Message::Ping(Bytes::from_static(b"rtws"))).await {
-                        fail(format!("ping failed: {}", describe(&e)));
+                        if !is_closing_error(&e) {
+                            fail(format!("ping failed: {}", describe(&e)));
+                        }
                         return;
                     }
                 }
