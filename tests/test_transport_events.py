@@ -636,3 +636,54 @@ async def test_server_pings_are_answered_and_keep_the_session_alive(make_server)
     await asyncio.sleep(0.6)
     assert ws.status == "connected"
     await ws.aclose()
+
+
+async def test_manual_create_goes_out_before_later_events(make_server) -> None:
+    server, ws = await connected(make_server, validate=False, respond=False)
+    n = len(server.received())
+    ws.send_event({"type": "response.create", "response": {"instructions": "now"}})
+    ws.send_event({"type": "input_audio_buffer.clear"})
+    await until(lambda: len(server.received()) >= n + 2)
+    got = server.received()[n:]
+    assert types(got)[:2] == ["response.create", "input_audio_buffer.clear"]
+    assert got[0]["event_id"].startswith(_core.SEQUENCER_EVENT_ID_PREFIX)
+    assert got[0]["response"] == {"instructions": "now"}
+    await ws.aclose()
+
+
+class Bridge(OpenAIRealtimeWebSocket):
+    """A telephony-style subclass: takes the audio itself instead of emitting ``audio``."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.forwarded: list[tuple[str, int]] = []
+
+    def _on_audio(self, event: AudioEvent) -> None:
+        self.forwarded.append((event.item_id, len(event.data)))
+
+
+async def test_on_audio_hook_can_take_the_audio(make_server) -> None:
+    server = await make_server()
+    ws = Bridge(api_key=KEY, base_url=server.url)
+    emitted: list[Any] = []
+    ws.on("audio", emitted.append)
+    await ws.connect(initial_session_config=vad_config())
+    await settled(server, ws)
+    server.send(ev_audio_delta(PCM_100MS, iid="tw_1"))
+    await until(lambda: bool(ws.forwarded))
+    assert ws.forwarded == [("tw_1", len(PCM_100MS))]
+    assert emitted == []
+    assert ws.current_item_id == "tw_1"  # the core still tracks playback for interruption
+    await ws.aclose()
+
+
+async def test_tracing_already_set_on_the_server_is_not_changed(make_server, caplog) -> None:
+    server = await make_server(session_defaults={"tracing": {"workflow_name": "server-side"}})
+    ws = OpenAIRealtimeWebSocket(api_key=KEY, base_url=server.url)
+    with caplog.at_level("WARNING", logger="realtime_ws"):
+        await ws.connect(initial_session_config={"tracing": {"workflow_name": "mine"}})
+        await until(lambda: ws._raw_session_config is not None)
+        await asyncio.sleep(0.05)
+    assert not any("tracing" in e["session"] for e in updates(server))
+    assert "tracing is already configured" in caplog.text
+    await ws.aclose()
