@@ -31,6 +31,7 @@ mod core_module {
     #[pymodule_export]
     use crate::bindings::{
         audio_end_ms, check_audio, configure_runtime, dumps, loads, monotonic_ms, runtime_workers,
+        rust_heap_bytes,
     };
 
     #[pymodule_init]
@@ -50,4 +51,38 @@ mod core_module {
         )?;
         Ok(())
     }
+}
+
+/// Heap accounting for memory benchmarks (`--features alloc-stats`): counts
+/// the bytes the Rust side has live. Off in normal builds (an atomic per
+/// allocation is not free).
+#[cfg(feature = "alloc-stats")]
+pub mod alloc_stats {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicIsize, Ordering};
+
+    pub static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+    pub struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+            // SAFETY: forwarded to the system allocator with the same layout.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+            // SAFETY: `p` came from `alloc` with this layout.
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+            // SAFETY: forwarded with the original layout.
+            unsafe { System.realloc(p, l, new) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
 }

@@ -73,8 +73,9 @@ pub struct SessionCore {
     /// Send `conversation.item.retrieve` automatically after transcription
     /// completed, truncated and MCP in-progress events (as the reference does).
     pub auto_retrieve: bool,
-    /// The last `session.updated.session`, as received.
-    pub raw_session: Option<Value>,
+    /// The last `session.updated.session`, as JSON text: a few hundred bytes
+    /// instead of a `Value` tree that is rarely read (idle sessions count).
+    pub raw_session: Option<String>,
     /// GA (default) or the opt-in beta vocabulary.
     pub dialect: Dialect,
 }
@@ -161,7 +162,7 @@ impl SessionCore {
                 self.interrupt_response = turn
                     .and_then(|t| t.get("interrupt_response"))
                     .and_then(Value::as_bool);
-                self.raw_session = session.cloned();
+                self.raw_session = session.map(Value::to_string);
             }
             Kind::AudioDone if self.core_resets_on_audio_done => self.playback.reset(),
             Kind::SpeechStarted if self.core_interrupts => {

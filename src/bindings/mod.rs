@@ -56,3 +56,16 @@ pub fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     json::write_json(obj, &mut s, 0)?;
     Ok(s)
 }
+
+/// Live Rust heap bytes (needs the `alloc-stats` feature; -1 otherwise).
+#[pyfunction]
+pub fn rust_heap_bytes() -> i64 {
+    #[cfg(feature = "alloc-stats")]
+    {
+        crate::alloc_stats::LIVE.load(std::sync::atomic::Ordering::Relaxed) as i64
+    }
+    #[cfg(not(feature = "alloc-stats"))]
+    {
+        -1
+    }
+}

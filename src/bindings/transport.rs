@@ -24,7 +24,7 @@ use super::buffer::{self, Elem};
 use super::errors::{invalid_audio, not_connected};
 use super::events::{DeltaFields, ServerEvent};
 use super::hub::{next_conn_id, ConnShared, CoreEvent, Hub};
-use super::json::{value_to_py, write_json};
+use super::json::write_json;
 use crate::audio::b64;
 use crate::audio::convert::{ApiFormat, Encoding, InputConverter, OutputConverter, Spec};
 use crate::audio::resample::Quality;
@@ -578,7 +578,9 @@ impl Transport {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
                     shared.push(CoreEvent::Opened { subprotocol });
-                    connection::spawn_session(ws, rx, sink, opts).await;
+                    // A task of its own: the connect future (TLS and handshake state,
+                    // several KiB) is freed now instead of living as long as the socket.
+                    tokio::spawn(connection::spawn_session(ws, rx, sink, opts));
                 }
                 Err(e) => {
                     shared.push(CoreEvent::ConnectFailed(e));
@@ -936,8 +938,8 @@ impl Transport {
 
     /// The last `session.updated.session` from the server, as a fresh dict.
     fn raw_session<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let v = self.inner.core.lock().raw_session.clone();
-        v.map(|v| value_to_py(py, &v)).transpose()
+        let text = self.inner.core.lock().raw_session.clone();
+        text.map(|t| super::json::loads(py, &t)).transpose()
     }
 }
 
