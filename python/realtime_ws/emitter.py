@@ -136,7 +136,8 @@ class EventEmitter:
             self._remove_entry(name, entry)
         a = args if entry.arity >= len(args) else args[: entry.arity]
         result = entry.callback(*a)
-        if entry.is_coro or inspect.isawaitable(result):
+        # Plain callbacks return None: skip the (slow) awaitable check for them.
+        if result is not None and (entry.is_coro or inspect.isawaitable(result)):
             self._spawn(name, result)
 
     def _spawn(self, name: str, awaitable: Any) -> None:
@@ -154,7 +155,9 @@ class EventEmitter:
         """Calls every listener; a listener exception is reported, never raised."""
         entries = self._listeners.get(name)
         if entries:
-            for entry in tuple(entries):
+            # Iterate over a snapshot: listeners may add or remove listeners (a `once`
+            # listener removes itself). One listener, the common case, needs no copy.
+            for entry in (entries[0],) if len(entries) == 1 else tuple(entries):
                 try:
                     self._call(name, entry, args)
                 except Exception as exc:
