@@ -21,7 +21,7 @@ Quick start::
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, _hub
 from .audio import AudioSpec
 from .config import ResponseOverride, SessionConfig
 from .emitter import EmittedEvent, EventEmitter
@@ -67,12 +67,23 @@ def monotonic_ms() -> float:
     return _core.monotonic_ms()
 
 
-def configure(*, workers: int) -> None:
-    """Sets the number of tokio worker threads; call before the first connection.
+def configure(*, workers: int | None = None, coalesce_ms: float | None = None) -> None:
+    """Process-wide tuning.
 
-    The default is 2 (or ``REALTIME_WS_WORKERS``).
+    ``workers``: tokio worker threads (default 2, or ``REALTIME_WS_WORKERS``); only
+    before the first connection. ``coalesce_ms``: the minimum interval between two
+    wake-ups of an event loop by the core (default 1.0). An idle loop is woken at
+    once; under load events are delivered in batches at most this often, which is
+    what keeps the per-event cost low with many sessions. 0 wakes per event.
     """
-    _core.configure_runtime(workers)
+    if workers is not None:
+        _core.configure_runtime(workers)
+    if coalesce_ms is not None:
+        if not 0 <= coalesce_ms <= 100:
+            raise ValueError(f"coalesce_ms must be between 0 and 100, got {coalesce_ms}")
+        _hub.coalesce_ms = float(coalesce_ms)
+        for hub in list(_hub._hubs.values()):
+            hub.core.coalesce_ms = float(coalesce_ms)
 
 
 __all__ = [

@@ -33,13 +33,20 @@ class AudioEvent:
     @property
     def data(self) -> bytes: ...
     @property
+    def event_id(self) -> str: ...
+    @property
     def response_id(self) -> str: ...
     @property
     def item_id(self) -> str: ...
     @property
     def content_index(self) -> int: ...
     def __init__(
-        self, data: bytes, response_id: str, item_id: str | None = None, content_index: int = 0
+        self,
+        data: bytes,
+        response_id: str,
+        item_id: str | None = None,
+        content_index: int = 0,
+        event_id: str = "",
     ) -> None: ...
 
 class AudioInterruptedEvent:
@@ -82,6 +89,7 @@ class Hub:
     """Internal: the event queue of one asyncio loop."""
 
     def __init__(self) -> None: ...
+    coalesce_ms: float
     def fileno(self) -> int: ...
     def drain(self) -> list[tuple[int, int, Any]]: ...
     def pending(self) -> int: ...
@@ -194,7 +202,6 @@ _Pcm = bytes | bytearray | memoryview | _NDArray[_np.int16] | _NDArray[_np.float
 _Codes = bytes | bytearray | memoryview | _NDArray[_np.uint8]
 
 class Resampler:
-    # quality: "hq" (default), "vhq" or "low_latency" (realtime_ws.audio.Quality).
     def __init__(
         self, in_rate: int, out_rate: int, channels: int = 1, quality: str = "hq"
     ) -> None: ...

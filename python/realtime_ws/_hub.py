@@ -23,11 +23,16 @@ class _Target(Protocol):
     def _on_core_event(self, conn_id: int, code: int, payload: Any) -> None: ...
 
 
+#: Minimum interval between wake-ups of a loop, ms (see ``realtime_ws.configure``).
+coalesce_ms: float = 1.0
+
+
 class LoopHub:
     """The hub of one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core = _core.Hub()
+        self.core.coalesce_ms = coalesce_ms
         self.loop = loop
         self._targets: dict[int, _Target] = {}
         try:

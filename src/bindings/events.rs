@@ -18,6 +18,10 @@ pub struct AudioEvent {
     /// an output `AudioSpec` says otherwise).
     #[pyo3(get)]
     pub data: Py<PyBytes>,
+    /// The server's `event_id` of the delta (of `response.output_audio.done` for
+    /// the resampler's tail).
+    #[pyo3(get)]
+    pub event_id: Py<PyString>,
     #[pyo3(get)]
     pub response_id: Py<PyString>,
     #[pyo3(get)]
@@ -29,16 +33,18 @@ pub struct AudioEvent {
 #[pymethods]
 impl AudioEvent {
     #[new]
-    #[pyo3(signature = (data, response_id, item_id = None, content_index = 0))]
+    #[pyo3(signature = (data, response_id, item_id = None, content_index = 0, event_id = ""))]
     fn new(
         py: Python<'_>,
         data: &[u8],
         response_id: &str,
         item_id: Option<&str>,
         content_index: i64,
+        event_id: &str,
     ) -> Self {
         AudioEvent {
             data: PyBytes::new(py, data).unbind(),
+            event_id: PyString::new(py, event_id).unbind(),
             response_id: PyString::new(py, response_id).unbind(),
             item_id: PyString::new(py, item_id.unwrap_or("")).unbind(),
             content_index,

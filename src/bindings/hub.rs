@@ -8,14 +8,21 @@
 //! converts it to Python objects in one pass: a burst of N events from any
 //! number of sessions costs one wake-up and one GIL acquisition, not N.
 //!
+//! Coalescing: wake-ups are rate-limited to one per `coalesce` interval
+//! (1 ms by default). When the loop drained less than that ago, the first push
+//! arms a timer for the rest of the interval instead of waking it at once. An
+//! idle loop is woken immediately; a busy one takes ~1 ms batches, so a
+//! thousand sessions cost ~1000 wake-ups a second, not one per frame.
+//!
 //! Backpressure: every connection counts the bytes it has queued. Past
 //! `LIMIT` its reader stops reading from the socket (TCP pushes back on the
 //! server) until a drain brings it under the limit again, so a stalled loop
 //! costs bounded memory and loses nothing.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -47,6 +54,7 @@ pub enum CoreEvent {
     Server(ServerEvent),
     Audio {
         data: Vec<u8>,
+        event_id: String,
         response_id: String,
         item_id: String,
         content_index: i64,
@@ -134,6 +142,12 @@ pub struct HubInner {
     state: Mutex<HubState>,
     read_fd: RawFd,
     write_fd: RawFd,
+    /// When the loop last drained, in µs of `monotonic_ms`.
+    last_drain_us: AtomicU64,
+    /// A delayed wake-up is scheduled.
+    timer_pending: AtomicBool,
+    /// Minimum time between wake-ups, µs (0: wake on every empty->non-empty push).
+    coalesce_us: AtomicU64,
 }
 
 impl HubInner {
@@ -146,18 +160,42 @@ impl HubInner {
             }),
             read_fd,
             write_fd,
+            last_drain_us: AtomicU64::new(0),
+            timer_pending: AtomicBool::new(false),
+            coalesce_us: AtomicU64::new(DEFAULT_COALESCE_US),
         })
     }
 
-    fn push(&self, item: Item) {
-        let wake = {
+    fn push(self: &Arc<Self>, item: Item) {
+        let first = {
             let mut st = self.state.lock();
             st.queue.push(item);
             !std::mem::replace(&mut st.armed, true)
         };
-        if wake {
-            self.wake();
+        if first {
+            self.schedule_wake();
         }
+    }
+
+    /// Wakes the loop now, or at `last drain + coalesce` if that is later.
+    fn schedule_wake(self: &Arc<Self>) {
+        let now = now_us();
+        let due =
+            self.last_drain_us.load(Ordering::Relaxed) + self.coalesce_us.load(Ordering::Relaxed);
+        if now >= due {
+            self.wake();
+            return;
+        }
+        if self.timer_pending.swap(true, Ordering::AcqRel) {
+            return; // a wake-up is already on its way
+        }
+        let hub = self.clone();
+        let delay = Duration::from_micros(due - now);
+        crate::runtime::get().spawn(async move {
+            tokio::time::sleep(delay).await;
+            hub.timer_pending.store(false, Ordering::Release);
+            hub.wake();
+        });
     }
 
     fn wake(&self) {
@@ -181,6 +219,7 @@ impl HubInner {
     }
 
     fn take(&self) -> Vec<Item> {
+        self.last_drain_us.store(now_us(), Ordering::Relaxed);
         self.clear_wake();
         let mut st = self.state.lock();
         st.armed = false;
@@ -198,6 +237,13 @@ impl Drop for HubInner {
             }
         }
     }
+}
+
+/// Default minimum interval between wake-ups of the loop.
+pub const DEFAULT_COALESCE_US: u64 = 1000;
+
+fn now_us() -> u64 {
+    (crate::session::monotonic_ms() * 1000.0) as u64
 }
 
 #[cfg(target_os = "linux")]
@@ -268,6 +314,7 @@ fn convert<'py>(py: Python<'py>, ev: CoreEvent) -> PyResult<(u8, Bound<'py, PyAn
         CoreEvent::Server(s) => (EV_SERVER, Bound::new(py, s)?.into_any()),
         CoreEvent::Audio {
             data,
+            event_id,
             response_id,
             item_id,
             content_index,
@@ -275,6 +322,7 @@ fn convert<'py>(py: Python<'py>, ev: CoreEvent) -> PyResult<(u8, Bound<'py, PyAn
         } => {
             let audio = AudioEvent {
                 data: PyBytes::new(py, &data).unbind(),
+                event_id: PyString::new(py, &event_id).unbind(),
                 response_id: PyString::new(py, &response_id).unbind(),
                 item_id: PyString::new(py, &item_id).unbind(),
                 content_index,
@@ -348,6 +396,25 @@ impl Hub {
             )?)?;
         }
         Ok(out)
+    }
+
+    /// Minimum time between wake-ups of the loop, in milliseconds (0 disables coalescing).
+    #[getter]
+    fn coalesce_ms(&self) -> f64 {
+        self.inner.coalesce_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    #[setter]
+    fn set_coalesce_ms(&self, ms: f64) -> PyResult<()> {
+        if !(0.0..=100.0).contains(&ms) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "coalesce_ms must be between 0 and 100, got {ms}"
+            )));
+        }
+        self.inner
+            .coalesce_us
+            .store((ms * 1000.0) as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Number of queued events (for tests and diagnostics).

@@ -242,6 +242,7 @@ impl ConnSink {
                     });
                 self.shared.push(CoreEvent::Audio {
                     data,
+                    event_id: d.event_id.into_owned(),
                     response_id: d.response_id.into_owned(),
                     item_id: d.item_id.into_owned(),
                     content_index: d.content_index,
@@ -337,6 +338,7 @@ impl ConnSink {
                     };
                     self.shared.push(CoreEvent::Audio {
                         data: tail,
+                        event_id: field("event_id"),
                         response_id: field("response_id"),
                         item_id: field("item_id"),
                         content_index: value

@@ -148,6 +148,7 @@ where
 pub struct Delta<'a> {
     pub kind: Kind,
     pub type_name: Cow<'a, str>,
+    pub event_id: Cow<'a, str>,
     pub response_id: Cow<'a, str>,
     pub item_id: Cow<'a, str>,
     pub content_index: i64,
@@ -202,7 +203,14 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
                     Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
                 )
             {
-                if let (Some(_), Some(response_id), Some(item_id), Some(_), Some(ci), Some(delta)) = (
+                if let (
+                    Some(event_id),
+                    Some(response_id),
+                    Some(item_id),
+                    Some(_),
+                    Some(ci),
+                    Some(delta),
+                ) = (
                     h.event_id,
                     h.response_id,
                     h.item_id,
@@ -213,6 +221,7 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
                     return Ok(Frame::Delta(Delta {
                         kind,
                         type_name: h.type_name,
+                        event_id,
                         response_id,
                         item_id,
                         content_index: ci,
