@@ -1,0 +1,155 @@
+"""pytest-benchmark: one audio frame through the event queue to Python (issue #5).
+
+The Rust halves of the per-frame path (classify + decode, build an append frame) are
+criterion benches (``benches/hot_paths.rs``); the part that needs Python is here. A mock
+server (in this process, on the shared runtime) writes N real ``response.output_audio.delta``
+frames (50 ms of 24 kHz PCM16 each) to a real loopback socket; the core reads, classifies
+and decodes them on its tokio threads and queues them while the asyncio loop is not running.
+Then the timed part, per batch of N:
+
+- ``hub-drain``: ``Hub.drain()``: the queued events become Python objects (``AudioEvent``
+  with its ``bytes``) in one call.
+- ``to-callback``: the loop hub's reader callback, as the event loop would run it: drain,
+  dispatch to the ``OpenAIRealtimeWebSocket`` of the connection, and its ``audio`` listener
+  (``total += len(ev.data)``).
+- ``python-parse-decode``: for scale, what a pure-Python client does per frame once it has
+  the frame text: ``orjson.loads`` + ``base64.b64decode`` (no socket, no dispatch).
+
+    pytest benches/test_bench_hot_paths.py                 # timings (per batch of 1,000)
+    pytest benches/test_bench_hot_paths.py --benchmark-disable   # smoke: runs each once
+
+Per-event cost = batch time / ``extra_info["events"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from realtime_ws import OpenAIRealtimeWebSocket, _core
+from realtime_ws.testing import MockRealtimeServer
+
+N = 1000
+Bench = Any  # pytest-benchmark's fixture
+
+
+def _audio_frame(seq: int) -> str:
+    pcm = bytes((i * 7 + seq) & 0xFF for i in range(4800))  # 50 ms, 24 kHz PCM16
+    return json.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "event_id": f"evt_{seq}_{time.time_ns()}",
+            "response_id": "resp_bench",
+            "item_id": "item_bench",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(pcm).decode("ascii"),
+        },
+        separators=(",", ":"),
+    )
+
+
+FRAMES = [_audio_frame(i) for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    lp = asyncio.new_event_loop()
+    yield lp
+    lp.close()
+
+
+@pytest.fixture(scope="module")
+def server(loop: asyncio.AbstractEventLoop) -> Iterator[MockRealtimeServer]:
+    # A passive peer: it answers nothing by itself and only sends what the test injects.
+    srv = MockRealtimeServer(respond=False, record=False)
+    loop.run_until_complete(srv.start())
+    yield srv
+    loop.run_until_complete(srv.stop())
+
+
+def _fill(server: MockRealtimeServer, pending: Any, n: int) -> None:
+    """Makes the server send ``n`` audio frames and waits until the core queued them all
+    (the asyncio loop is not running meanwhile, so nothing drains them)."""
+    start = pending()
+    for i in range(n):
+        server.send(FRAMES[i % len(FRAMES)])
+    deadline = time.monotonic() + 30
+    while pending() < start + n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {pending() - start} of {n} frames queued")
+        time.sleep(0.002)
+
+
+def test_hub_drain(benchmark: Bench, loop: asyncio.AbstractEventLoop, server: Any) -> None:
+    hub = _core.Hub()
+    transport = _core.Transport()
+    transport.open(
+        hub,
+        server.url + "?model=m",
+        [("Authorization", "Bearer sk-bench")],
+        [],
+        ping_interval=None,
+    )
+    deadline = time.monotonic() + 10
+    while hub.pending() == 0:  # EV_OPENED
+        assert time.monotonic() < deadline, "no open event"
+        time.sleep(0.002)
+    hub.drain()
+
+    def setup() -> tuple[tuple[()], dict[str, Any]]:
+        _fill(server, hub.pending, N)
+        return (), {}
+
+    batch = benchmark.pedantic(hub.drain, setup=setup, rounds=20, iterations=1)
+    assert len(batch) == N
+    assert all(code == _core.EV_AUDIO for _, code, _ in batch)
+    assert len(batch[0][2][0].data) == 4800
+    benchmark.extra_info["events"] = N
+    transport.close()
+
+
+def test_to_callback(benchmark: Bench, loop: asyncio.AbstractEventLoop, server: Any) -> None:
+    ws = OpenAIRealtimeWebSocket(api_key="sk-bench", base_url=server.url, ping_interval=None)
+    total = 0
+
+    def on_audio(ev: Any) -> None:
+        nonlocal total
+        total += len(ev.data)
+
+    ws.on("audio", on_audio)
+    loop.run_until_complete(ws.connect())
+    loop.run_until_complete(asyncio.sleep(0.05))  # let session.created etc. be dispatched
+    hub = ws._hub
+    assert hub is not None
+
+    def setup() -> tuple[tuple[()], dict[str, Any]]:
+        _fill(server, hub.core.pending, N)
+        return (), {}
+
+    before = total
+    benchmark.pedantic(hub._drain, setup=setup, rounds=20, iterations=1)
+    assert total - before >= N * 4800
+    assert (total - before) % (N * 4800) == 0
+    benchmark.extra_info["events"] = N
+    loop.run_until_complete(ws.aclose())
+
+
+def test_python_parse_decode(benchmark: Bench) -> None:
+    orjson = pytest.importorskip("orjson")
+    frames = [FRAMES[i % len(FRAMES)].encode() for i in range(N)]
+
+    def run() -> int:
+        total = 0
+        for f in frames:
+            total += len(base64.b64decode(orjson.loads(f)["delta"]))
+        return total
+
+    assert benchmark(run) == N * 4800
+    benchmark.extra_info["events"] = N
