@@ -5,6 +5,7 @@ on its own to print the full table for ``benches/README-audio.md``::
 
     python benches/audio_quality.py            # every pair, both qualities
     python benches/audio_quality.py --markdown # the README table
+    python benches/audio_quality.py --rubato   # + rubato 5.1 (fft, sinc), via the bench binary
 
 Every figure comes from float32 sine tones put through a one-shot resample
 (the stream equals the one-shot, see tests/test_audio.py), fitted by least
@@ -19,16 +20,25 @@ squares over the middle of the output, so no time alignment is assumed:
   the input Nyquist (the images), windowed FFT of the fit residual; worst tone;
 - THD+N (as SNR, dB): tone power / power of everything that is not the tone
   (aliases, images, rounding) over a stepped sine sweep of the passband; worst
-  tone and median.
+  tone and median;
+- edge rejection: the stopband right at its start, which the two measures above
+  do not reach when upsampling (images of passband tones land beyond 1.1 x the
+  input Nyquist): upsampling, the image of a tone at 0.99 x the input Nyquist
+  (it lands at 1.01 x); downsampling, the alias of a tone at 1.01 x the output
+  Nyquist.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import statistics
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,6 +48,7 @@ ResampleFn = Callable[[F32, int, int], F32]
 
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)
 PAIRS = [(r, 24000) for r in RATES] + [(24000, r) for r in RATES]
+QUALITIES = ("hq", "low_latency")
 AMP = 0.5
 TONE_S = 0.25
 
@@ -50,6 +61,7 @@ class Quality:
     stopband_db: float
     snr_min_db: float
     snr_median_db: float
+    edge_db: float
 
 
 def _tone(rate: int, freq: float, n: int) -> F32:
@@ -102,6 +114,15 @@ def measure(fn: ResampleFn, in_rate: int, out_rate: int, passband: float = 0.9) 
             y = _middle(fn(_tone(in_rate, f, n), in_rate, out_rate), out_rate)
             p = float(np.mean(y**2))
             stop.append(10 * math.log10(sig_power / max(p, 1e-30)))
+        f = 1.01 * out_rate / 2
+        y = _middle(fn(_tone(in_rate, f, n), in_rate, out_rate), out_rate)
+        edge = 10 * math.log10(sig_power / max(float(np.mean(y**2)), 1e-30))
+    else:
+        f = 0.99 * in_rate / 2
+        y = _middle(fn(_tone(in_rate, f, n), in_rate, out_rate), out_rate)
+        _, res = _fit(y, out_rate, f)
+        p = _power_above(res, out_rate, in_rate / 2)
+        edge = 10 * math.log10(sig_power / max(p, 1e-30))
     return Quality(
         in_rate,
         out_rate,
@@ -109,6 +130,7 @@ def measure(fn: ResampleFn, in_rate: int, out_rate: int, passband: float = 0.9) 
         stopband_db=min(stop) if stop else float("inf"),
         snr_min_db=min(snrs),
         snr_median_db=statistics.median(snrs),
+        edge_db=edge,
     )
 
 
@@ -131,11 +153,62 @@ def ours_fn(quality: str = "hq") -> ResampleFn:
     return fn
 
 
+def rust_bench_exe() -> str:
+    """Path of the criterion bench binary (benches/audio.rs), built if needed.
+
+    ``AUDIO_BENCH_EXE`` overrides it; otherwise ``cargo bench --no-run`` finds it
+    (honouring ``CARGO_TARGET_DIR``)."""
+    exe = os.environ.get("AUDIO_BENCH_EXE")
+    if exe:
+        return exe
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        ["cargo", "bench", "--bench", "audio", "--no-run", "--message-format=json"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in out.splitlines():
+        msg = json.loads(line)
+        artifact = msg.get("reason") == "compiler-artifact"
+        if artifact and msg["target"]["name"] == "audio" and msg.get("executable"):
+            return str(msg["executable"])
+    raise RuntimeError("cargo did not report the audio bench executable")
+
+
+def rust_fn(kind: str, exe: str | None = None) -> ResampleFn:
+    """A resampler from the Rust bench binary's ``AUDIO_RESAMPLE_STDIO`` mode
+    (``rubato-fft``, ``rubato-sinc``, ``ours-hq``, ``ours-ll``): float32 through a pipe."""
+    path = exe or rust_bench_exe()
+
+    def fn(x: F32, a: int, b: int) -> F32:
+        env = {**os.environ, "AUDIO_RESAMPLE_STDIO": f"{kind},{a},{b}"}
+        data = np.ascontiguousarray(x, dtype=np.float32).tobytes()
+        out = subprocess.run([path], input=data, env=env, check=True, capture_output=True).stdout
+        return np.frombuffer(out, dtype=np.float32)
+
+    return fn
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--soxr-only", action="store_true")
+    ap.add_argument(
+        "--rubato",
+        action="store_true",
+        help="also measure rubato's fft and sinc resamplers (the criterion bench binary)",
+    )
+    ap.add_argument(
+        "--pairs",
+        default="",
+        help="comma-separated IN-OUT rates to measure (default: all), e.g. 16000-24000",
+    )
     args = ap.parse_args()
+    pairs = PAIRS
+    if args.pairs:
+        pairs = [(int(p.split("-")[0]), int(p.split("-")[1])) for p in args.pairs.split(",")]
     impls: list[tuple[str, ResampleFn | None]] = [("soxr HQ", soxr_fn("HQ"))]
     if not args.soxr_only:
         from realtime_ws.audio import Resampler
@@ -145,15 +218,21 @@ def main() -> None:
             ("soxr HQ", soxr_fn("HQ")),
             ("ours low_latency", ours_fn("low_latency")),
         ]
+        if args.rubato:
+            exe = rust_bench_exe()
+            impls += [
+                ("rubato fft", rust_fn("rubato-fft", exe)),
+                ("rubato sinc", rust_fn("rubato-sinc", exe)),
+            ]
         delays = {
             q: {p: Resampler(*p, quality=q).delay_ms for p in PAIRS}  # type: ignore[arg-type]
-            for q in ("hq", "low_latency")
+            for q in QUALITIES
         }
     if args.markdown:
         cols = ["pair", "impl", "ripple dB (0-0.9 Nyq*)", "stopband dB", "THD+N min dB"]
-        print("| " + " | ".join([*cols, "median", "delay ms"]) + " |")
-        print("|---|---|---|---|---|---|---|")
-    for a, b in PAIRS:
+        print("| " + " | ".join([*cols, "median", "edge dB", "delay ms"]) + " |")
+        print("|---|---|---|---|---|---|---|---|")
+    for a, b in pairs:
         for name, fn in impls:
             assert fn is not None
             q = measure(fn, a, b, 0.8 if "low_latency" in name else 0.9)
@@ -163,13 +242,14 @@ def main() -> None:
             if args.markdown:
                 print(
                     f"| {a / 1000:g}→{b / 1000:g} kHz | {name} | {q.ripple_db:.4f} | "
-                    f"{q.stopband_db:.1f} | {q.snr_min_db:.1f} | {q.snr_median_db:.1f} | {delay} |"
+                    f"{q.stopband_db:.1f} | {q.snr_min_db:.1f} | {q.snr_median_db:.1f} | "
+                    f"{q.edge_db:.1f} | {delay} |"
                 )
             else:
                 print(
                     f"{a:>6}->{b:<6} {name:<17} ripple {q.ripple_db:8.5f} dB  stop "
                     f"{q.stopband_db:6.1f} dB  THD+N min {q.snr_min_db:6.1f} "
-                    f"med {q.snr_median_db:6.1f} dB  {delay}"
+                    f"med {q.snr_median_db:6.1f} dB  edge {q.edge_db:6.1f} dB  {delay}"
                 )
 
 

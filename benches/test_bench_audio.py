@@ -4,12 +4,19 @@ called from Python per chunk, in the same run (issue #4).
     pytest benches/test_bench_audio.py --benchmark-json=/tmp/audio.json
     python benches/audio_ratios.py /tmp/audio.json      # ratio table (markdown)
 
+Each round times a fixed number of consecutive calls (``ITERATIONS``); the ratios use the
+fastest round's mean per call (see ``audio_ratios.py``).
+
 Quick mode (a few seconds; CI smoke): ``AUDIO_BENCH_QUICK=1 pytest benches/test_bench_audio.py
 --benchmark-disable`` runs every case once without timing.
 
 Groups: ``b64-{encode,decode}-{ms}`` (ours vs binascii / base64), ``resample-{pair}-{ms}``
-(ours hq and low_latency, int16 and float32, vs soxr.ResampleStream, soxr.resample
+(ours hq and low_latency, int16, float32 and bytes, vs soxr.ResampleStream, soxr.resample
 one-shot per chunk and scipy.signal.resample_poly), ``g711-*-{ms}`` (ours vs audioop).
+
+Before/after in one run: ``AUDIO_BENCH_BEFORE=DIR`` (a directory holding a package
+``rwsbefore`` whose ``_core*.so`` is an earlier build of ``realtime_ws._core``) adds
+``before-*`` implementations of the same calls, which ``audio_ratios.py`` compares with ours.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import binascii
 import importlib
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +60,11 @@ try:
 except ImportError:
     signal = None
 
+before: Any = None
+if os.environ.get("AUDIO_BENCH_BEFORE"):
+    sys.path.insert(0, os.environ["AUDIO_BENCH_BEFORE"])
+    before = importlib.import_module("rwsbefore._core")
+
 Bench = Any  # pytest-benchmark's fixture
 
 
@@ -63,8 +76,18 @@ def _pcm(ms: int, rate: int = 24000) -> np.ndarray:
     return (x * 32767).astype(np.int16)
 
 
-def _run(benchmark: Bench, fn: Callable[[], object]) -> None:
-    benchmark(fn)
+# Each round times ITERATIONS[ms] consecutive calls (a multiple of soxr's 2-, 3- and 4-call
+# output bursts at 20 ms chunks, so a round's mean is the true cost per chunk); ratios use the
+# fastest round of ROUNDS (the least disturbed by other load on a shared machine).
+ITERATIONS = {20: 240, 100: 48, 1000: 8}
+ROUNDS = 25
+
+
+def _run(benchmark: Bench, fn: Callable[[], object], ms: int) -> None:
+    if QUICK:
+        benchmark(fn)
+        return
+    benchmark.pedantic(fn, iterations=ITERATIONS[ms], rounds=ROUNDS, warmup_rounds=1)
 
 
 # --- base64: 24 kHz PCM16 ---
@@ -80,7 +103,7 @@ def test_b64_encode(benchmark: Bench, impl: str, ms: int) -> None:
         "binascii": lambda: binascii.b2a_base64(data, newline=False),
         "base64": lambda: base64.b64encode(data),
     }
-    _run(benchmark, fns[impl])
+    _run(benchmark, fns[impl], ms)
 
 
 @pytest.mark.parametrize("ms", CHUNKS_MS)
@@ -95,7 +118,7 @@ def test_b64_decode(benchmark: Bench, impl: str, ms: int) -> None:
         "binascii": lambda: binascii.a2b_base64(text),
         "base64": lambda: base64.b64decode(text),
     }
-    _run(benchmark, fns[impl])
+    _run(benchmark, fns[impl], ms)
 
 
 # --- resampling: streaming, one chunk per call ---
@@ -104,8 +127,12 @@ PAIRS = [(16000, 24000), (24000, 48000)]
 if not QUICK:
     PAIRS += [(8000, 24000), (24000, 8000), (24000, 16000), (48000, 24000), (44100, 24000),
               (24000, 44100), (22050, 24000), (32000, 24000)]  # fmt: skip
-RESAMPLERS = ["ours-hq-i16", "ours-hq-f32", "ours-ll-i16", "soxr-stream-i16", "soxr-stream-f32",
-              "soxr-oneshot-i16", "scipy-poly-f32"]  # fmt: skip
+RESAMPLERS = ["ours-hq-i16", "ours-hq-f32", "ours-hq-bytes", "ours-ll-i16",
+              "soxr-stream-i16", "soxr-stream-f32", "soxr-oneshot-i16",
+              "scipy-poly-f32"]  # fmt: skip
+if before is not None:
+    RESAMPLERS += ["before-hq-i16", "before-hq-f32", "before-hq-bytes"]
+QUALITY = {"hq": "hq", "ll": "low_latency"}
 
 
 @pytest.mark.parametrize("ms", CHUNKS_MS)
@@ -116,9 +143,11 @@ def test_resample_stream(benchmark: Bench, impl: str, a: int, b: int, ms: int) -
     xi = _pcm(ms, a)
     xf = xi.astype(np.float32) / 32768
     fn: Callable[[], object]
-    if impl.startswith("ours"):
-        r = audio.Resampler(a, b, quality="low_latency" if "-ll-" in impl else "hq")
-        x = xi if impl.endswith("i16") else xf
+    if impl.startswith(("ours", "before")):
+        who, q, kind = impl.split("-")
+        mod = audio if who == "ours" else before
+        r = mod.Resampler(a, b, quality=QUALITY[q])
+        x = {"i16": xi, "f32": xf, "bytes": xi.tobytes()}[kind]
         fn = lambda: r.process(x)  # noqa: E731
     elif impl.startswith("soxr"):
         if soxr is None:
@@ -136,7 +165,7 @@ def test_resample_stream(benchmark: Bench, impl: str, a: int, b: int, ms: int) -
         g = math.gcd(a, b)
         up, down = b // g, a // g
         fn = lambda: signal.resample_poly(xf, up, down)  # noqa: E731
-    _run(benchmark, fn)
+    _run(benchmark, fn, ms)
 
 
 # --- G.711: 24 kHz worth of samples per chunk ---
@@ -144,9 +173,12 @@ def test_resample_stream(benchmark: Bench, impl: str, a: int, b: int, ms: int) -
 G711 = ["ulaw-encode", "alaw-encode", "ulaw-decode", "alaw-decode"]
 
 
+G711_IMPLS = ["ours", "ours-np", "audioop"] + (["before", "before-np"] if before else [])
+
+
 @pytest.mark.parametrize("ms", CHUNKS_MS)
 @pytest.mark.parametrize("op", G711)
-@pytest.mark.parametrize("impl", ["ours", "ours-np", "audioop"])
+@pytest.mark.parametrize("impl", G711_IMPLS)
 def test_g711(benchmark: Bench, impl: str, op: str, ms: int) -> None:
     benchmark.group = f"g711-{op}-{ms}ms"
     if impl == "audioop" and audioop is None:
@@ -161,15 +193,17 @@ def test_g711(benchmark: Bench, impl: str, op: str, ms: int) -> None:
             ref = audioop.lin2ulaw if law == "ulaw" else audioop.lin2alaw
             fn = lambda: ref(pcm_bytes, 2)  # noqa: E731
         else:
-            enc = audio.ulaw_encode if law == "ulaw" else audio.alaw_encode
-            src = pcm if impl == "ours-np" else pcm_bytes
+            mod = before if impl.startswith("before") else audio
+            enc = mod.ulaw_encode if law == "ulaw" else mod.alaw_encode
+            src = pcm if impl.endswith("-np") else pcm_bytes
             fn = lambda: enc(src)  # noqa: E731
     else:
         if impl == "audioop":
             ref = audioop.ulaw2lin if law == "ulaw" else audioop.alaw2lin
             fn = lambda: ref(codes, 2)  # noqa: E731
         else:
-            dec = audio.ulaw_decode if law == "ulaw" else audio.alaw_decode
-            as_bytes = impl == "ours"
+            mod = before if impl.startswith("before") else audio
+            dec = mod.ulaw_decode if law == "ulaw" else mod.alaw_decode
+            as_bytes = not impl.endswith("-np")
             fn = lambda: dec(codes, as_bytes=as_bytes)  # noqa: E731
-    _run(benchmark, fn)
+    _run(benchmark, fn, ms)

@@ -79,6 +79,18 @@ def test_decode_matches_audioop_for_all_256_codes() -> None:
         assert decode(np.frombuffer(ALL_CODES, dtype=np.uint8), as_bytes=True) == want
 
 
+@needs_audioop
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 161, 1000])
+def test_decode_matches_audioop_at_any_length(n: int) -> None:
+    # The SIMD decoder works in blocks of 16 codes; every length has a tail.
+    assert audioop is not None
+    codes = bytes((i * 37 + i // 256) % 256 for i in range(3, 3 + n))
+    for decode, ref in ((ulaw_decode, audioop.ulaw2lin), (alaw_decode, audioop.alaw2lin)):
+        want = ref(codes, 2)
+        assert decode(codes, as_bytes=True) == want
+        assert decode(memoryview(codes)).tobytes() == want
+
+
 def test_g711_known_values_and_float_input() -> None:
     # ITU-T anchors (independent of audioop).
     assert ulaw_encode(np.array([0], np.int16)) == b"\xff"
@@ -203,6 +215,16 @@ def test_passthrough_and_multichannel() -> None:
     np.testing.assert_array_equal(y[:, 1], np.concatenate([mono.process(right), mono.flush()]))
     with pytest.raises(InvalidAudioError, match="2-channel"):
         st.process(np.zeros(3, np.float32))
+    # int16 stereo: a (frames, 2) int16 array, each channel as if resampled alone.
+    st16 = Resampler(16000, 24000, channels=2)
+    xi = (stereo[::3] * 30000).astype(np.int16)
+    y16 = np.concatenate([st16.process(xi), st16.flush()])
+    assert y16.dtype == np.int16
+    assert y16.shape == (-(-len(xi) * 3 // 2), 2)
+    m16 = Resampler(16000, 24000)
+    for c in range(2):
+        col = np.ascontiguousarray(xi[:, c])
+        np.testing.assert_array_equal(y16[:, c], np.concatenate([m16.process(col), m16.flush()]))
 
 
 def test_delay_is_reported_and_small() -> None:
@@ -211,6 +233,7 @@ def test_delay_is_reported_and_small() -> None:
         ll = Resampler(a, b, quality="low_latency").delay_ms
         assert 0 < ll < hq < 14
         assert ll < 5
+        assert Resampler(a, b, quality="low_latency").quality == "low_latency"
 
 
 def test_tone_is_preserved_and_aligned() -> None:

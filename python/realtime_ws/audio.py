@@ -37,8 +37,9 @@ from ._core import (
 
 #: Sample encodings an :class:`AudioSpec` may name.
 Encoding = Literal["pcm16", "ulaw", "alaw", "f32"]
-#: Resampler quality settings: ``"hq"`` (default; at least libsoxr HQ) or
-#: ``"low_latency"`` (about a third of the delay, 100 dB stopband).
+#: Resampler quality settings: ``"hq"`` (default; at least libsoxr HQ on every
+#: measure of ``benches/audio_quality.py``) or ``"low_latency"`` (about a third
+#: of the delay, 100 dB stopband).
 Quality = Literal["hq", "low_latency"]
 
 _ENCODINGS: tuple[str, ...] = get_args(Encoding)

@@ -199,11 +199,13 @@ class EventEmitter:
     def _open_tap(self, maxsize: int = 0) -> asyncio.Queue[EmittedEvent | None]:
         q: asyncio.Queue[EmittedEvent | None] = asyncio.Queue(maxsize)
         self._taps.append(q)
+        self._listeners_changed("")
         return q
 
     def _close_tap(self, q: asyncio.Queue[EmittedEvent | None]) -> None:
         if q in self._taps:
             self._taps.remove(q)
+            self._listeners_changed("")
 
     def _end_taps(self) -> None:
         for q in self._taps:

@@ -274,6 +274,7 @@ class OpenAIRealtimeWebSocket(EventEmitter):
             core_interrupts=not self._py_interrupts,
             core_resets_on_audio_done=not self._py_audio_done_reset,
         )
+        self._listeners_changed("")  # nothing listens yet: the core can skip deltas
 
     def __repr__(self) -> str:
         # Never the key.
@@ -337,6 +338,13 @@ class OpenAIRealtimeWebSocket(EventEmitter):
         if name in _RAW_AUDIO_LISTENERS:
             self._core.set_wants_raw_audio(
                 any(self.listener_count(n) > 0 for n in _RAW_AUDIO_LISTENERS)
+            )
+        if name in _TRANSCRIPT_LISTENERS or name in _TEXT_LISTENERS or name == "":
+            # Deltas nobody listens to are dropped in the core (half of the
+            # events of a voice session are transcript deltas).
+            self._core.set_wants_deltas(
+                bool(self._taps) or any(n in self._listeners for n in _TRANSCRIPT_LISTENERS),
+                bool(self._taps) or any(n in self._listeners for n in _TEXT_LISTENERS),
             )
 
     # -- connect ---------------------------------------------------------------------------------
@@ -1149,6 +1157,14 @@ class OpenAIRealtimeWebSocket(EventEmitter):
 
 # Listeners that need the raw frame of each audio delta (else the core skips it).
 _RAW_AUDIO_LISTENERS = ("*", "response.output_audio.delta", "response.audio.delta")
+# Listeners that need transcript / text deltas (else the core drops them).
+_TRANSCRIPT_LISTENERS = (
+    "*",
+    "audio_transcript_delta",
+    "response.output_audio_transcript.delta",
+    "response.audio_transcript.delta",
+)
+_TEXT_LISTENERS = ("*", "output_text_delta", "response.output_text.delta", "response.text.delta")
 
 # Beta event names -> the GA names whose mapping they share.
 _BETA_NAMES = {

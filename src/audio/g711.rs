@@ -10,6 +10,8 @@
 //! build (SSE2 / NEON) runs elsewhere. The 65,536-input and 256-code
 //! exactness tests are here and in `tests/test_audio.py` (against `audioop`).
 
+use std::mem::MaybeUninit;
+
 /// Bit length of `y` for `0 <= y < 2^24`, from the exponent of `y as f32`
 /// (vectorises as a conversion plus shifts, unlike `leading_zeros`).
 #[inline(always)]
@@ -68,15 +70,37 @@ pub fn alaw_decode_sample(code: u8) -> i16 {
     r as i16
 }
 
+/// Views bytes as little-endian sample pairs (alignment 1, length rounded down).
+#[inline(always)]
+fn pairs(b: &[u8]) -> &[[u8; 2]] {
+    // SAFETY: [u8; 2] has size 2 and alignment 1.
+    unsafe { std::slice::from_raw_parts(b.as_ptr().cast(), b.len() / 2) }
+}
+
+/// Views possibly uninitialised bytes as pairs.
+#[inline(always)]
+fn pairs_uninit(b: &mut [MaybeUninit<u8>]) -> &mut [MaybeUninit<[u8; 2]>] {
+    // SAFETY: MaybeUninit<[u8; 2]> has size 2 and alignment 1.
+    unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr().cast(), b.len() / 2) }
+}
+
+/// An initialised buffer as `MaybeUninit` (sound: the kernels only write
+/// initialised values into it).
+#[inline(always)]
+fn uninit_view(b: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; only initialised values are ever written through it.
+    unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr().cast(), b.len()) }
+}
+
 /// Generates a public slice function that runs an AVX2 build of its loop
 /// when the CPU has AVX2 and the baseline build otherwise.
 macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $avx2:ident, $inp:ty, $out:ty, |$i:ident, $o:ident| $body:block) => {
+    ($(#[$doc:meta])* $vis:vis $name:ident, $avx2:ident, $inp:ty, $out:ty, |$i:ident, $o:ident| $body:block) => {
         #[inline(always)]
         fn $avx2($i: $inp, $o: $out) $body
 
         $(#[$doc])*
-        pub fn $name(input: $inp, out: $out) {
+        $vis fn $name(input: $inp, out: $out) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]
@@ -98,7 +122,7 @@ dispatch!(
     ///
     /// # Panics
     /// If `out` is shorter than `pcm` (a caller bug).
-    ulaw_encode,
+    pub ulaw_encode,
     ulaw_encode_k,
     &[i16],
     &mut [u8],
@@ -110,47 +134,72 @@ dispatch!(
 );
 
 dispatch!(
-    /// µ-law encodes little-endian PCM16 bytes (`pcm.len()` even) into `out[..pcm.len() / 2]`.
-    ulaw_encode_le,
+    /// µ-law encodes little-endian PCM16 bytes (`pcm.len()` even) into
+    /// `out[..pcm.len() / 2]`, which may be uninitialised (e.g. a new Python
+    /// `bytes`); those elements are initialised on return.
+    pub ulaw_encode_le_uninit,
     ulaw_encode_le_k,
     &[u8],
-    &mut [u8],
+    &mut [MaybeUninit<u8>],
     |i, o| {
-        for (d, s) in o[..i.len() / 2].iter_mut().zip(i.chunks_exact(2)) {
-            *d = ulaw_encode_sample(i16::from_le_bytes([s[0], s[1]]));
+        for (d, s) in o[..i.len() / 2].iter_mut().zip(pairs(i)) {
+            d.write(ulaw_encode_sample(i16::from_le_bytes(*s)));
         }
     }
 );
 
+/// µ-law encodes little-endian PCM16 bytes (`pcm.len()` even) into `out[..pcm.len() / 2]`.
+pub fn ulaw_encode_le(pcm: &[u8], out: &mut [u8]) {
+    ulaw_encode_le_uninit(pcm, uninit_view(out))
+}
+
 dispatch!(
-    /// Decodes µ-law `codes` into `out[..codes.len()]`.
-    ulaw_decode,
-    ulaw_decode_k,
+    /// The portable (auto-vectorised) decoder, for tails and non-AVX2 CPUs.
+    ulaw_decode_pairs,
+    ulaw_decode_pairs_k,
     &[u8],
-    &mut [i16],
+    &mut [MaybeUninit<[u8; 2]>],
     |i, o| {
         for (d, &c) in o[..i.len()].iter_mut().zip(i) {
+            d.write(ulaw_decode_sample(c).to_le_bytes());
+        }
+    }
+);
+
+/// Decodes µ-law `codes` into `out[..codes.len()]`.
+pub fn ulaw_decode(codes: &[u8], out: &mut [i16]) {
+    let out = &mut out[..codes.len()];
+    if cfg!(target_endian = "little") {
+        // SAFETY: on little-endian targets an i16 is its LE bytes; [u8; 2] has
+        // alignment 1 <= i16's; only initialised values are written.
+        let pairs = unsafe {
+            std::slice::from_raw_parts_mut(
+                out.as_mut_ptr().cast::<MaybeUninit<[u8; 2]>>(),
+                out.len(),
+            )
+        };
+        decode_pairs(Law::Ulaw, codes, pairs);
+    } else {
+        for (d, &c) in out.iter_mut().zip(codes) {
             *d = ulaw_decode_sample(c);
         }
     }
-);
+}
 
-dispatch!(
-    /// Decodes µ-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
-    ulaw_decode_le,
-    ulaw_decode_le_k,
-    &[u8],
-    &mut [u8],
-    |i, o| {
-        for (d, &c) in o[..i.len() * 2].chunks_exact_mut(2).zip(i) {
-            d.copy_from_slice(&ulaw_decode_sample(c).to_le_bytes());
-        }
-    }
-);
+/// Decodes µ-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`,
+/// which may be uninitialised; those elements are initialised on return.
+pub fn ulaw_decode_le_uninit(codes: &[u8], out: &mut [MaybeUninit<u8>]) {
+    decode_pairs(Law::Ulaw, codes, pairs_uninit(&mut out[..codes.len() * 2]));
+}
+
+/// Decodes µ-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
+pub fn ulaw_decode_le(codes: &[u8], out: &mut [u8]) {
+    ulaw_decode_le_uninit(codes, uninit_view(out))
+}
 
 dispatch!(
     /// A-law encodes `pcm` into `out[..pcm.len()]`.
-    alaw_encode,
+    pub alaw_encode,
     alaw_encode_k,
     &[i16],
     &mut [u8],
@@ -162,43 +211,166 @@ dispatch!(
 );
 
 dispatch!(
-    /// A-law encodes little-endian PCM16 bytes (`pcm.len()` even) into `out[..pcm.len() / 2]`.
-    alaw_encode_le,
+    /// A-law encodes little-endian PCM16 bytes (`pcm.len()` even) into
+    /// `out[..pcm.len() / 2]`, which may be uninitialised (e.g. a new Python
+    /// `bytes`); those elements are initialised on return.
+    pub alaw_encode_le_uninit,
     alaw_encode_le_k,
     &[u8],
-    &mut [u8],
+    &mut [MaybeUninit<u8>],
     |i, o| {
-        for (d, s) in o[..i.len() / 2].iter_mut().zip(i.chunks_exact(2)) {
-            *d = alaw_encode_sample(i16::from_le_bytes([s[0], s[1]]));
+        for (d, s) in o[..i.len() / 2].iter_mut().zip(pairs(i)) {
+            d.write(alaw_encode_sample(i16::from_le_bytes(*s)));
         }
     }
 );
 
+/// A-law encodes little-endian PCM16 bytes (`pcm.len()` even) into `out[..pcm.len() / 2]`.
+pub fn alaw_encode_le(pcm: &[u8], out: &mut [u8]) {
+    alaw_encode_le_uninit(pcm, uninit_view(out))
+}
+
 dispatch!(
-    /// Decodes A-law `codes` into `out[..codes.len()]`.
-    alaw_decode,
-    alaw_decode_k,
+    /// The portable (auto-vectorised) decoder, for tails and non-AVX2 CPUs.
+    alaw_decode_pairs,
+    alaw_decode_pairs_k,
     &[u8],
-    &mut [i16],
+    &mut [MaybeUninit<[u8; 2]>],
     |i, o| {
         for (d, &c) in o[..i.len()].iter_mut().zip(i) {
+            d.write(alaw_decode_sample(c).to_le_bytes());
+        }
+    }
+);
+
+/// Decodes A-law `codes` into `out[..codes.len()]`.
+pub fn alaw_decode(codes: &[u8], out: &mut [i16]) {
+    let out = &mut out[..codes.len()];
+    if cfg!(target_endian = "little") {
+        // SAFETY: on little-endian targets an i16 is its LE bytes; [u8; 2] has
+        // alignment 1 <= i16's; only initialised values are written.
+        let pairs = unsafe {
+            std::slice::from_raw_parts_mut(
+                out.as_mut_ptr().cast::<MaybeUninit<[u8; 2]>>(),
+                out.len(),
+            )
+        };
+        decode_pairs(Law::Alaw, codes, pairs);
+    } else {
+        for (d, &c) in out.iter_mut().zip(codes) {
             *d = alaw_decode_sample(c);
         }
     }
-);
+}
 
-dispatch!(
-    /// Decodes A-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
-    alaw_decode_le,
-    alaw_decode_le_k,
-    &[u8],
-    &mut [u8],
-    |i, o| {
-        for (d, &c) in o[..i.len() * 2].chunks_exact_mut(2).zip(i) {
-            d.copy_from_slice(&alaw_decode_sample(c).to_le_bytes());
+/// Decodes A-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`,
+/// which may be uninitialised; those elements are initialised on return.
+pub fn alaw_decode_le_uninit(codes: &[u8], out: &mut [MaybeUninit<u8>]) {
+    decode_pairs(Law::Alaw, codes, pairs_uninit(&mut out[..codes.len() * 2]));
+}
+
+/// Decodes A-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
+pub fn alaw_decode_le(codes: &[u8], out: &mut [u8]) {
+    alaw_decode_le_uninit(codes, uninit_view(out))
+}
+
+/// Decodes `codes` into `out[..codes.len()]` (LE sample pairs): the AVX2
+/// kernel for whole blocks of 16 codes when the CPU has it, the portable one
+/// for the rest.
+fn decode_pairs(law: Law, codes: &[u8], out: &mut [MaybeUninit<[u8; 2]>]) {
+    let out = &mut out[..codes.len()];
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected; `out` holds `codes.len()` pairs.
+        done = unsafe { decode_avx2(law, codes, out) };
+    }
+    let (codes, out) = (&codes[done..], &mut out[done..]);
+    match law {
+        Law::Ulaw => ulaw_decode_pairs(codes, out),
+        Law::Alaw => alaw_decode_pairs(codes, out),
+    }
+}
+
+/// G.711 decoding 16 codes per step in 16-bit lanes: segment (exponent)
+/// scaling as a multiply by a power of two looked up with `vpshufb`, which
+/// AVX2 can do in 16-bit lanes (it has no 16-bit variable shift). Returns the
+/// number of codes decoded (a multiple of 16).
+///
+/// µ-law: `u = !code`, `|x| = ((mant << 3) + 0x84) << seg) - 0x84`, negative if `u & 0x80`.
+/// A-law: `a = code ^ 0x55`, `|x| = ((mant << 4) + (seg ? 0x108 : 8)) << max(seg - 1, 0)`,
+/// negative unless `a & 0x80`. (Both checked against every code in the tests.)
+///
+/// # Safety
+/// The CPU must have AVX2; `out.len() >= codes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn decode_avx2(law: Law, codes: &[u8], out: &mut [MaybeUninit<[u8; 2]>]) -> usize {
+    use std::arch::x86_64::*;
+    let n = codes.len() / 16 * 16;
+    debug_assert!(out.len() >= n);
+    let (src, dst) = (codes.as_ptr(), out.as_mut_ptr().cast::<u8>());
+    // Index bytes with bit 7 set make vpshufb return 0: the high byte of each
+    // 16-bit lane gets 0, the low byte the table entry.
+    let hi_zero = _mm256_set1_epi16(0x8000u16 as i16);
+    let seven = _mm256_set1_epi16(7);
+    let fifteen = _mm256_set1_epi16(15);
+    let sign = _mm256_set1_epi16(0x80);
+    let mut i = 0;
+    match law {
+        Law::Ulaw => {
+            let pow2 = _mm256_setr_epi8(
+                1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, -128,
+                0, 0, 0, 0, 0, 0, 0, 0,
+            );
+            let bias = _mm256_set1_epi16(0x84);
+            let ff = _mm256_set1_epi16(0xFF);
+            while i < n {
+                let c = _mm_loadu_si128(src.add(i).cast());
+                let u = _mm256_xor_si256(_mm256_cvtepu8_epi16(c), ff);
+                let mant = _mm256_and_si256(u, fifteen);
+                let seg = _mm256_and_si256(_mm256_srli_epi16(u, 4), seven);
+                let mult = _mm256_shuffle_epi8(pow2, _mm256_or_si256(seg, hi_zero));
+                let t =
+                    _mm256_mullo_epi16(_mm256_add_epi16(_mm256_slli_epi16(mant, 3), bias), mult);
+                let mag = _mm256_sub_epi16(t, bias);
+                // -1 where negative (u & 0x80), else 0; x = (mag ^ m) - m.
+                let m = _mm256_cmpeq_epi16(_mm256_and_si256(u, sign), sign);
+                let x = _mm256_sub_epi16(_mm256_xor_si256(mag, m), m);
+                _mm256_storeu_si256(dst.add(2 * i).cast(), x);
+                i += 16;
+            }
+        }
+        Law::Alaw => {
+            let pow2 = _mm256_setr_epi8(
+                1, 1, 2, 4, 8, 16, 32, 64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 4, 8, 16, 32, 64, 0, 0,
+                0, 0, 0, 0, 0, 0,
+            );
+            let x55 = _mm256_set1_epi16(0x55);
+            let eight = _mm256_set1_epi16(8);
+            let x100 = _mm256_set1_epi16(0x100);
+            let zero = _mm256_setzero_si256();
+            while i < n {
+                let c = _mm_loadu_si128(src.add(i).cast());
+                let a = _mm256_xor_si256(_mm256_cvtepu8_epi16(c), x55);
+                let mant = _mm256_and_si256(a, fifteen);
+                let seg = _mm256_and_si256(_mm256_srli_epi16(a, 4), seven);
+                let mult = _mm256_shuffle_epi8(pow2, _mm256_or_si256(seg, hi_zero));
+                // base = 8 for segment 0, 0x108 otherwise.
+                let seg_nz = _mm256_andnot_si256(_mm256_cmpeq_epi16(seg, zero), x100);
+                let base = _mm256_add_epi16(eight, seg_nz);
+                let t =
+                    _mm256_mullo_epi16(_mm256_add_epi16(_mm256_slli_epi16(mant, 4), base), mult);
+                // -1 where negative (sign bit clear), else 0.
+                let m = _mm256_cmpeq_epi16(_mm256_and_si256(a, sign), zero);
+                let x = _mm256_sub_epi16(_mm256_xor_si256(t, m), m);
+                _mm256_storeu_si256(dst.add(2 * i).cast(), x);
+                i += 16;
+            }
         }
     }
-);
+    n
+}
 
 /// The G.711 law.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +396,14 @@ impl Law {
         }
     }
 
+    /// [`Law::encode_le`] into possibly uninitialised memory.
+    pub fn encode_le_uninit(self, pcm: &[u8], out: &mut [MaybeUninit<u8>]) {
+        match self {
+            Law::Ulaw => ulaw_encode_le_uninit(pcm, out),
+            Law::Alaw => alaw_encode_le_uninit(pcm, out),
+        }
+    }
+
     /// Decodes into `out[..codes.len()]`.
     pub fn decode(self, codes: &[u8], out: &mut [i16]) {
         match self {
@@ -237,6 +417,14 @@ impl Law {
         match self {
             Law::Ulaw => ulaw_decode_le(codes, out),
             Law::Alaw => alaw_decode_le(codes, out),
+        }
+    }
+
+    /// [`Law::decode_le`] into possibly uninitialised memory.
+    pub fn decode_le_uninit(self, codes: &[u8], out: &mut [MaybeUninit<u8>]) {
+        match self {
+            Law::Ulaw => ulaw_decode_le_uninit(codes, out),
+            Law::Alaw => alaw_decode_le_uninit(codes, out),
         }
     }
 }
@@ -366,6 +554,28 @@ mod tests {
         assert_eq!(alaw_decode_sample(0x2A), -32256);
         assert_eq!(ulaw_encode_sample(0), 0xFF);
         assert_eq!(alaw_encode_sample(0), 0xD5);
+    }
+
+    #[test]
+    fn simd_and_portable_decoders_agree_on_any_length() {
+        // Every code at every position of a 16-code SIMD block, plus tails.
+        let codes: Vec<u8> = (0..1000u32).map(|i| (i * 37 + i / 256) as u8).collect();
+        for n in [0, 1, 15, 16, 17, 255, 256, 257, 999] {
+            for start in [0, 1, 3] {
+                let c = &codes[start..start + n.min(codes.len() - start)];
+                let mut u = vec![0i16; c.len()];
+                let mut a = vec![0i16; c.len()];
+                let mut ub = vec![0u8; 2 * c.len()];
+                ulaw_decode(c, &mut u);
+                alaw_decode(c, &mut a);
+                ulaw_decode_le(c, &mut ub);
+                for (k, &code) in c.iter().enumerate() {
+                    assert_eq!(u[k], ref_ulaw_dec(code), "ulaw {code} n {n}");
+                    assert_eq!(a[k], ref_alaw_dec(code), "alaw {code} n {n}");
+                    assert_eq!(i16::from_le_bytes([ub[2 * k], ub[2 * k + 1]]), u[k]);
+                }
+            }
+        }
     }
 
     #[test]

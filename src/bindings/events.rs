@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::PyBytes;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -18,14 +18,16 @@ pub struct AudioEvent {
     /// an output `AudioSpec` says otherwise).
     #[pyo3(get)]
     pub data: Py<PyBytes>,
+    // The ids stay Rust strings until read: most callbacks only touch `data`,
+    // and three Python strings per 20-50 ms of audio add up over many sessions.
     /// The server's `event_id` of the delta (of `response.output_audio.done` for
     /// the resampler's tail).
     #[pyo3(get)]
-    pub event_id: Py<PyString>,
+    pub event_id: String,
     #[pyo3(get)]
-    pub response_id: Py<PyString>,
+    pub response_id: String,
     #[pyo3(get)]
-    pub item_id: Py<PyString>,
+    pub item_id: String,
     #[pyo3(get)]
     pub content_index: i64,
 }
@@ -44,9 +46,9 @@ impl AudioEvent {
     ) -> Self {
         AudioEvent {
             data: PyBytes::new(py, data).unbind(),
-            event_id: PyString::new(py, event_id).unbind(),
-            response_id: PyString::new(py, response_id).unbind(),
-            item_id: PyString::new(py, item_id.unwrap_or("")).unbind(),
+            event_id: event_id.to_owned(),
+            response_id: response_id.to_owned(),
+            item_id: item_id.unwrap_or("").to_owned(),
             content_index,
         }
     }
@@ -60,8 +62,8 @@ impl AudioEvent {
         format!(
             "AudioEvent(bytes={}, response_id={:?}, item_id={:?}, content_index={})",
             self.data.bind(py).as_bytes().len(),
-            self.response_id.bind(py).to_string(),
-            self.item_id.bind(py).to_string(),
+            self.response_id,
+            self.item_id,
             self.content_index
         )
     }

@@ -322,9 +322,9 @@ fn convert<'py>(py: Python<'py>, ev: CoreEvent) -> PyResult<(u8, Bound<'py, PyAn
         } => {
             let audio = AudioEvent {
                 data: PyBytes::new(py, &data).unbind(),
-                event_id: PyString::new(py, &event_id).unbind(),
-                response_id: PyString::new(py, &response_id).unbind(),
-                item_id: PyString::new(py, &item_id).unbind(),
+                event_id,
+                response_id,
+                item_id,
                 content_index,
             };
             let raw = match raw {

@@ -6,7 +6,7 @@
 //! classification, base64 decoding, interruption bookkeeping and sequencer
 //! updates all happen there, and only the results go to Python via the hub.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -40,12 +40,18 @@ pub struct TransportInner {
     conn: Mutex<Option<LiveConn>>,
     /// Keep the raw frame of audio deltas for `*` / typed listeners.
     wants_raw_audio: AtomicBool,
+    /// Deliver transcript (bit 1) and text (bit 2) deltas to Python; a kind no
+    /// listener wants is dropped here instead of costing a Python dispatch.
+    wants_deltas: AtomicU8,
     audio: Mutex<AudioFormats>,
     /// User audio -> API audio; used by `send_audio` on the caller's thread.
     input_conv: Mutex<Option<InputConverter>>,
     /// API audio -> user audio; used by the reader on a tokio thread.
     output_conv: Mutex<Option<OutputConverter>>,
 }
+
+const WANT_TRANSCRIPT: u8 = 1;
+const WANT_TEXT: u8 = 2;
 
 /// The user-side formats asked for, and the API-side formats of the session.
 #[derive(Debug, Clone, Copy)]
@@ -250,6 +256,14 @@ impl ConnSink {
                 });
             }
             Frame::Delta(d) => {
+                let bit = if d.kind == Kind::AudioTranscriptDelta {
+                    WANT_TRANSCRIPT
+                } else {
+                    WANT_TEXT
+                };
+                if t.wants_deltas.load(Ordering::Relaxed) & bit == 0 {
+                    return; // nobody listens: no event to build
+                }
                 let type_name = Some(d.type_name.to_string());
                 let delta = DeltaFields {
                     response_id: d.response_id.into_owned(),
@@ -499,6 +513,7 @@ impl Transport {
                 core: Mutex::new(SessionCore::default()),
                 conn: Mutex::new(None),
                 wants_raw_audio: AtomicBool::new(false),
+                wants_deltas: AtomicU8::new(WANT_TRANSCRIPT | WANT_TEXT),
                 audio: Mutex::new(AudioFormats::default()),
                 input_conv: Mutex::new(None),
                 output_conv: Mutex::new(None),
@@ -897,6 +912,12 @@ impl Transport {
         };
         self.inner.core.lock().dialect = d;
         Ok(())
+    }
+
+    /// Which delta kinds Python wants delivered (transcript, text).
+    fn set_wants_deltas(&self, transcript: bool, text: bool) {
+        let bits = if transcript { WANT_TRANSCRIPT } else { 0 } | if text { WANT_TEXT } else { 0 };
+        self.inner.wants_deltas.store(bits, Ordering::Relaxed);
     }
 
     fn set_wants_raw_audio(&self, wants: bool) {
