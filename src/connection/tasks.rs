@@ -138,23 +138,22 @@ async fn reader_loop(
     mut read: SplitStream<Ws>,
     sink: &dyn FrameSink,
     shared: &Shared,
-    mut abort: watch::Receiver<Abort>,
+    abort: watch::Receiver<Abort>,
 ) -> SocketEnd {
+    // One future for the whole loop: building a fresh watch `changed()` future
+    // for every frame showed up in profiles at a few hundred sessions.
+    let aborted = aborted(abort);
+    tokio::pin!(aborted);
     let mut close: Option<(Option<u16>, String)> = None;
     loop {
         let next = tokio::select! {
             biased;
-            changed = abort.changed() => {
-                if changed.is_ok() {
-                    if let Abort::Error(msg) = abort.borrow().clone() {
-                        // A close frame already received says more than the writer's failure.
-                        return match close {
-                            Some((code, reason)) => SocketEnd::Closed { code, reason },
-                            None => SocketEnd::Error(msg),
-                        };
-                    }
-                }
-                continue;
+            msg = &mut aborted => {
+                // A close frame already received says more than the writer's failure.
+                return match close {
+                    Some((code, reason)) => SocketEnd::Closed { code, reason },
+                    None => SocketEnd::Error(msg),
+                };
             }
             next = read.next() => next,
         };
@@ -183,13 +182,7 @@ async fn reader_loop(
                         while sink.over_limit() {
                             tokio::select! {
                                 _ = cap.notified() => {}
-                                changed = abort.changed() => {
-                                    if changed.is_ok() {
-                                        if let Abort::Error(msg) = abort.borrow().clone() {
-                                            return SocketEnd::Error(msg);
-                                        }
-                                    }
-                                }
+                                msg = &mut aborted => return SocketEnd::Error(msg),
                             }
                         }
                     }
@@ -206,6 +199,19 @@ async fn reader_loop(
                 }
                 return SocketEnd::Error(describe(&e));
             }
+        }
+    }
+}
+
+/// Resolves with the writer's failure message; never resolves if the writer
+/// ends without one.
+async fn aborted(mut abort: watch::Receiver<Abort>) -> String {
+    loop {
+        if abort.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if let Abort::Error(msg) = abort.borrow_and_update().clone() {
+            return msg;
         }
     }
 }
@@ -240,6 +246,11 @@ async fn writer_loop(
     mut stop: watch::Receiver<bool>,
     opts: SessionOptions,
 ) {
+    // Built once, polled by reference (see `reader_loop`).
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    tokio::pin!(stopped);
     let tick_every = opts
         .ping_interval
         .map(|i| (i / 4).clamp(Duration::from_millis(10), Duration::from_secs(5)));
@@ -264,7 +275,7 @@ async fn writer_loop(
         };
         tokio::select! {
             biased;
-            _ = stop.changed() => return,
+            _ = &mut stopped => return,
             msg = rx.recv(), if !closing => {
                 let mut batch = 0usize;
                 let mut next = msg;
@@ -311,7 +322,7 @@ async fn writer_loop(
                 } else {
                     // Wait for the peer's close frame (the reader ends), or give up.
                     tokio::select! {
-                        _ = stop.changed() => return,
+                        _ = &mut stopped => return,
                         _ = tokio::time::sleep(opts.close_timeout) => {
                             fail(format!("the server did not answer the close frame within {:.1} s", opts.close_timeout.as_secs_f64()));
                             return;
