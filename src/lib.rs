@@ -30,7 +30,7 @@ mod core_module {
     use crate::bindings::transport::Transport;
     #[pymodule_export]
     use crate::bindings::{
-        audio_end_ms, check_audio, configure_runtime, dumps, loads, monotonic_ms, runtime_workers,
+        audio_end_ms, configure_runtime, dumps, loads, monotonic_ms, runtime_workers,
         rust_heap_bytes,
     };
 

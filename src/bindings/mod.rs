@@ -36,13 +36,6 @@ pub fn runtime_workers() -> usize {
     crate::runtime::workers()
 }
 
-/// Checks audio the way `send_audio` does; returns its byte length.
-#[pyfunction]
-pub fn check_audio(audio: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let view = buffer::view(audio, "send_audio")?;
-    transport::check_pcm16(audio.py(), &view)
-}
-
 /// JSON text -> Python objects, with the core's parser.
 #[pyfunction]
 pub fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {

@@ -402,14 +402,14 @@ impl FrameSink for ConnSink {
 }
 
 /// Rejects audio the API cannot take as PCM16.
-pub fn check_pcm16(py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize> {
-    if view.elem == Elem::F32 {
+pub fn check_pcm16(py: Python<'_>, bytes: &[u8], elem: Elem) -> PyResult<usize> {
+    if elem == Elem::F32 {
         return Err(invalid_audio(
             py,
             "send_audio: float32 audio needs an input AudioSpec with encoding='f32'; the API takes int16 PCM",
         ));
     }
-    let n = view.bytes().len();
+    let n = bytes.len();
     if n % 2 != 0 {
         return Err(invalid_audio(
             py,
@@ -422,19 +422,20 @@ pub fn check_pcm16(py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize>
 /// Checks audio against the user-side input format.
 pub fn check_user_audio(
     py: Python<'_>,
-    view: &buffer::BufferView,
+    bytes: &[u8],
+    elem: Elem,
     spec: Option<Spec>,
 ) -> PyResult<usize> {
     let Some(spec) = spec else {
-        return check_pcm16(py, view);
+        return check_pcm16(py, bytes, elem);
     };
-    let n = view.bytes().len();
+    let n = bytes.len();
     let ok_elem = matches!(
-        (spec.encoding, view.elem),
+        (spec.encoding, elem),
         (_, Elem::U8) | (Encoding::Pcm16, Elem::I16) | (Encoding::F32, Elem::F32)
     );
     if !ok_elem {
-        let got = match view.elem {
+        let got = match elem {
             Elem::U8 => "bytes",
             Elem::I16 => "int16",
             Elem::F32 => "float32",
@@ -477,13 +478,53 @@ fn secs(v: f64, what: &str) -> PyResult<Duration> {
 impl Transport {
     /// Validates audio for `send_audio`: against the user-side input format
     /// if one is set, else against the session's API-side input format.
-    fn check_view(&self, py: Python<'_>, view: &buffer::BufferView) -> PyResult<usize> {
+    fn check_view(&self, py: Python<'_>, bytes: &[u8], elem: Elem) -> PyResult<usize> {
         let f = *self.inner.audio.lock();
         match (f.user_in, f.api_in) {
-            (Some(spec), _) => check_user_audio(py, view, Some(spec)),
-            (None, ApiFormat::Pcm24k) => check_pcm16(py, view),
-            (None, api) => check_user_audio(py, view, Some(api.spec())),
+            (Some(spec), _) => check_user_audio(py, bytes, elem, Some(spec)),
+            (None, ApiFormat::Pcm24k) => check_pcm16(py, bytes, elem),
+            (None, api) => check_user_audio(py, bytes, elem, Some(api.spec())),
         }
+    }
+
+    /// Validates one `send_audio` chunk, converts it to the API format if an
+    /// input `AudioSpec` asks for it, and builds the append frame (`None` when
+    /// the resampler had nothing to emit yet).
+    fn append_frame(
+        &self,
+        py: Python<'_>,
+        bytes: &[u8],
+        elem: Elem,
+        commit: bool,
+    ) -> PyResult<(usize, Option<String>)> {
+        let n = self.check_view(py, bytes, elem)?;
+        let mut conv = self.inner.input_conv.lock();
+        let frame = match conv.as_mut() {
+            Some(c) if !c.is_identity() => {
+                let mut api = Vec::new();
+                let mut work = || -> Result<(), String> {
+                    c.process(bytes, &mut api)?;
+                    if commit {
+                        // The resampler's tail belongs to this turn.
+                        c.flush(&mut api);
+                    }
+                    Ok(())
+                };
+                let r = if bytes.len() > 16 * 1024 {
+                    py.detach(work)
+                } else {
+                    work()
+                };
+                r.map_err(|e| invalid_audio(py, format!("send_audio: {e}")))?;
+                (!api.is_empty()).then(|| client::append_audio(&api))
+            }
+            _ => Some(if bytes.len() > 64 * 1024 {
+                py.detach(|| client::append_audio(bytes))
+            } else {
+                client::append_audio(bytes)
+            }),
+        };
+        Ok((n, frame))
     }
 
     fn with_conn<R>(&self, py: Python<'_>, f: impl FnOnce(&LiveConn) -> R) -> PyResult<R> {
@@ -720,38 +761,9 @@ impl Transport {
         audio: &Bound<'_, PyAny>,
         commit: bool,
     ) -> PyResult<usize> {
-        let view = buffer::view(audio, "send_audio")?;
-        let mut conv = self.inner.input_conv.lock();
-        let converting = conv.as_ref().is_some_and(|c| !c.is_identity());
-        let n = self.check_view(py, &view)?;
-        let bytes = view.bytes();
-        let frame = match conv.as_mut() {
-            Some(c) if converting => {
-                let mut api = Vec::new();
-                let mut work = || -> Result<(), String> {
-                    c.process(bytes, &mut api)?;
-                    if commit {
-                        // The resampler's tail belongs to this turn.
-                        c.flush(&mut api);
-                    }
-                    Ok(())
-                };
-                let r = if bytes.len() > 16 * 1024 {
-                    py.detach(work)
-                } else {
-                    work()
-                };
-                r.map_err(|e| invalid_audio(py, format!("send_audio: {e}")))?;
-                (!api.is_empty()).then(|| client::append_audio(&api))
-            }
-            _ => Some(if bytes.len() > 64 * 1024 {
-                py.detach(|| client::append_audio(bytes))
-            } else {
-                client::append_audio(bytes)
-            }),
-        };
-        drop(conv);
-        drop(view);
+        let (n, frame) = buffer::with_bytes(audio, "send_audio", |bytes, elem| {
+            self.append_frame(py, bytes, elem, commit)
+        })?;
         let conn = self.inner.conn.lock();
         let Some(c) = conn.as_ref() else {
             return Err(not_connected(py));
@@ -865,8 +877,9 @@ impl Transport {
 
     /// Checks audio exactly as `send_audio` would; returns its byte length.
     fn check_audio(&self, py: Python<'_>, audio: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let view = buffer::view(audio, "send_audio")?;
-        self.check_view(py, &view)
+        buffer::with_bytes(audio, "send_audio", |bytes, elem| {
+            self.check_view(py, bytes, elem)
+        })
     }
 
     /// Resampling delay of the (input, output) converters in ms.
