@@ -29,46 +29,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-
+sys.path.insert(0, str(HERE / "load"))
+from mockproc import MockProcess  # noqa: E402
 
 # -- the server -----------------------------------------------------------------------------------
-
-
-class MockProcess:
-    """``python -m realtime_ws mock`` in its own process, on a free loopback port."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def __enter__(self) -> MockProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime_ws", "mock", "--port", "0", *self.args],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        for word in line.split():
-            if word.startswith("ws://"):
-                self.url = word.rstrip(".,")
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError(f"mock server did not start: {line!r}")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return self.url.rsplit("/realtime", 1)[0]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def cpu_seconds() -> float:

@@ -28,7 +28,6 @@ import resource
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ if str(HERE) not in sys.path:
 import clients  # noqa: E402
 import report  # noqa: E402
 from harness import PointConfig  # noqa: E402
+from mockproc import MockProcess  # noqa: E402
 
 RESULTS = HERE / "results"
 FULL_KS = [10, 100, 500, 1000, 2000]
@@ -48,53 +48,6 @@ QUICK_CLIENTS = ["realtime_ws", "lean_websockets", "openai_sdk"]
 #: Saturation rule: stop increasing K for a client past either.
 CPU_LIMIT_CORES = 0.95
 P99_LIMIT_MS = 50.0
-
-
-class MockProcess:
-    """``python -m realtime_ws mock`` in its own process, on a free loopback port."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self.stats_url = ""
-
-    def __enter__(self) -> MockProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime_ws", "mock", "--port", "0", *self.args],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        for word in line.split():
-            word = word.rstrip(".,)")
-            if word.startswith("ws://"):
-                self.url = word
-            elif word.startswith("http://"):
-                self.stats_url = word
-        if not self.url or not self.stats_url:
-            self.proc.kill()
-            raise RuntimeError(f"mock server did not start: {line!r}")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        """``ws://HOST:PORT/v1``."""
-        return self.url.rsplit("/realtime", 1)[0]
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.stats_url, timeout=10) as r:
-            return json.loads(r.read())  # type: ignore[no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # -- one point --------------------------------------------------------------------------------
