@@ -62,12 +62,24 @@ pub mod alloc_stats {
     use std::sync::atomic::{AtomicIsize, Ordering};
 
     pub static LIVE: AtomicIsize = AtomicIsize::new(0);
+    /// High-water mark of `LIVE` since the last `take_peak`.
+    pub static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+    fn grew(by: isize) {
+        let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// The peak since the previous call; restarts the window from the live count.
+    pub fn take_peak() -> isize {
+        PEAK.swap(LIVE.load(Ordering::Relaxed), Ordering::Relaxed)
+    }
 
     pub struct Counting;
 
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+            grew(l.size() as isize);
             // SAFETY: forwarded to the system allocator with the same layout.
             unsafe { System.alloc(l) }
         }
@@ -77,7 +89,7 @@ pub mod alloc_stats {
             unsafe { System.dealloc(p, l) }
         }
         unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+            grew(new as isize - l.size() as isize);
             // SAFETY: forwarded with the original layout.
             unsafe { System.realloc(p, l, new) }
         }

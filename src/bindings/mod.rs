@@ -50,15 +50,21 @@ pub fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(s)
 }
 
-/// Live Rust heap bytes (needs the `alloc-stats` feature; -1 otherwise).
+/// Live Rust heap bytes, or with `peak=True` the most live at once since the
+/// previous peak query (needs the `alloc-stats` feature; -1 otherwise).
 #[pyfunction]
-pub fn rust_heap_bytes() -> i64 {
+#[pyo3(signature = (peak=false))]
+pub fn rust_heap_bytes(peak: bool) -> i64 {
     #[cfg(feature = "alloc-stats")]
     {
+        if peak {
+            return crate::alloc_stats::take_peak() as i64;
+        }
         crate::alloc_stats::LIVE.load(std::sync::atomic::Ordering::Relaxed) as i64
     }
     #[cfg(not(feature = "alloc-stats"))]
     {
+        let _ = peak;
         -1
     }
 }
