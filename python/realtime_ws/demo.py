@@ -83,18 +83,27 @@ async def run(args: argparse.Namespace) -> int:
         ws = OpenAIRealtimeWebSocket(api_key="sk-mock", model=args.model, base_url=server.url)
 
     reply: list[bytes] = []
-    done = asyncio.Event()
+    # Set when a response completes (not cancelled by a barge-in) and no speech has started
+    # since: the model has answered the user's last turn.
+    answered = asyncio.Event()
     t0 = time.monotonic()
-    first_audio: list[float] = []
-    stream_end: list[float] = []
+    turn_end: list[float] = []  # when the server's VAD saw the latest turn end, until answered
+    latencies_ms: list[float] = []  # end of speech -> first reply audio, per answered turn
 
     def on_event(ev: dict[str, Any]) -> None:
         if not args.quiet:
             print(f"  {time.monotonic() - t0:6.2f}s  {describe(ev)}")
+        t = ev.get("type")
+        if t == "input_audio_buffer.speech_started":
+            answered.clear()
+        elif t == "input_audio_buffer.speech_stopped":
+            turn_end[:] = [time.monotonic()]
+        elif t == "response.done" and (ev.get("response") or {}).get("status") == "completed":
+            answered.set()
 
     def on_audio(ev: AudioEvent) -> None:
-        if not first_audio:
-            first_audio.append(time.monotonic())
+        if turn_end:
+            latencies_ms.append(1000 * (time.monotonic() - turn_end.pop()))
         reply.append(ev.data)
 
     def on_error(ev: ErrorEvent) -> None:
@@ -103,8 +112,7 @@ async def run(args: argparse.Namespace) -> int:
     ws.on("*", on_event)
     ws.on("audio", on_audio)
     ws.on("error", on_error)
-    ws.on("turn_done", lambda _ev: done.set())
-    ws.on("disconnected", lambda: done.set())
+    ws.on("disconnected", lambda: answered.set())
 
     try:
         await ws.connect(
@@ -121,9 +129,8 @@ async def run(args: argparse.Namespace) -> int:
             delay = start + (i // step + 1) * CHUNK_MS / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        stream_end.append(time.monotonic())
         try:
-            await asyncio.wait_for(done.wait(), args.timeout)
+            await asyncio.wait_for(answered.wait(), args.timeout)
         except asyncio.TimeoutError:
             print(f"No complete reply within {args.timeout} s.", file=sys.stderr)
     finally:
@@ -142,10 +149,10 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"Sent {len(pcm) / API_RATE:.2f} s of audio; received {secs:.2f} s of reply audio -> {out}"
     )
-    if first_audio and stream_end:
+    if latencies_ms:
         print(
-            f"First reply audio {1000 * (first_audio[0] - stream_end[0]):.0f} ms "
-            "after the input ended."
+            "First reply audio after the end of each user turn: "
+            + ", ".join(f"{ms:.0f} ms" for ms in latencies_ms)
         )
     return 0 if audio else 1
 
