@@ -15,6 +15,16 @@ Then the timed part, per batch of N:
 - ``python-parse-decode``: for scale, what a pure-Python client does per frame once it has
   the frame text: ``orjson.loads`` + ``base64.b64decode`` (no socket, no dispatch).
 
+And the send side (issue #4's "a 20 ms chunk sent with user-side resampling adds no Python-side
+work beyond the ``send_audio`` call"), per batch of 50 chunks of 20 ms (1 s of audio) on a
+connected session:
+
+- ``send-24k``: ``ws.send_audio`` of 24 kHz PCM16, the API's own rate (no conversion);
+- ``send-16k-core``: the session opened with ``input_audio=AudioSpec(rate=16000)``, so
+  ``send_audio`` takes 16 kHz chunks and the core resamples them on the same call;
+- ``send-16k-soxr``: what a user does without it: ``soxr.ResampleStream`` (HQ, int16) per
+  chunk in Python, then ``send_audio`` of the result.
+
     pytest benches/test_bench_hot_paths.py                 # timings (per batch of 1,000)
     pytest benches/test_bench_hot_paths.py --benchmark-disable   # smoke: runs each once
 
@@ -30,9 +40,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
-from realtime_ws import OpenAIRealtimeWebSocket, _core
+from realtime_ws import AudioSpec, OpenAIRealtimeWebSocket, _core
 from realtime_ws.testing import MockRealtimeServer
 
 N = 1000
@@ -153,3 +164,39 @@ def test_python_parse_decode(benchmark: Bench) -> None:
 
     assert benchmark(run) == N * 4800
     benchmark.extra_info["events"] = N
+
+
+SEND_CHUNKS = 50  # 1 s of 20 ms chunks per round
+
+
+@pytest.mark.parametrize("impl", ["send-24k", "send-16k-core", "send-16k-soxr"])
+def test_send_audio(
+    benchmark: Bench, loop: asyncio.AbstractEventLoop, server: Any, impl: str
+) -> None:
+    rate = 24000 if impl == "send-24k" else 16000
+    spec = AudioSpec(rate=16000) if impl == "send-16k-core" else None
+    ws = OpenAIRealtimeWebSocket(
+        api_key="sk-bench", base_url=server.url, ping_interval=None, input_audio=spec
+    )
+    loop.run_until_complete(ws.connect())
+    t = np.arange(rate // 50 * SEND_CHUNKS) / rate
+    pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    chunks = [c.tobytes() for c in np.split(pcm, SEND_CHUNKS)]
+    send = ws.send_audio
+    if impl == "send-16k-soxr":
+        soxr = pytest.importorskip("soxr")
+        stream = soxr.ResampleStream(16000, 24000, 1, dtype="int16", quality="HQ")
+
+        def run() -> None:
+            for c in chunks:
+                send(stream.resample_chunk(np.frombuffer(c, dtype=np.int16)))
+
+    else:
+
+        def run() -> None:
+            for c in chunks:
+                send(c)
+
+    benchmark(run)
+    benchmark.extra_info["events"] = SEND_CHUNKS
+    loop.run_until_complete(ws.aclose())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 from typing import Any
 
 import numpy as np
@@ -181,3 +182,36 @@ def test_bad_specs_are_rejected() -> None:
         OpenAIRealtimeWebSocket(output_audio=(16000, "pcm16"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="encoding"):
         AudioSpec(encoding="mp3")  # type: ignore[arg-type]
+
+
+async def test_resampled_send_runs_no_python_beyond_the_send_audio_call(make_server) -> None:
+    """User-side resampling adds no Python work to a send: while ``send_audio`` of a 16 kHz
+    chunk runs, the only Python function entered is ``send_audio`` itself, and it makes one
+    call into the core, which resamples, base64-encodes and frames the chunk."""
+    server = await make_server()
+    ws = OpenAIRealtimeWebSocket(
+        api_key=KEY, base_url=server.url, input_audio=AudioSpec(rate=16000)
+    )
+    await ws.connect(initial_session_config={"audio": {"input": {"turn_detection": None}}})
+    chunk = tone(16000, 20)
+    ws.send_audio(chunk)  # first call: nothing lazy left for the measured one
+    seen: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            seen.append(f"py:{frame.f_code.co_name}")
+        elif event == "c_call" and arg is not sys.setprofile:
+            seen.append(f"c:{getattr(arg, '__qualname__', arg)}")
+
+    sys.setprofile(profile)
+    try:
+        ws.send_audio(chunk)
+    finally:
+        sys.setprofile(None)
+    assert seen == ["py:send_audio", "c:Transport.send_audio"], seen
+    # And that one call did the whole job: three 20 ms chunks at 16 kHz reach the server as
+    # exactly 60 ms at 24 kHz once the commit flushes the resampler's tail.
+    ws.send_audio(chunk, commit=True)
+    await server.wait_for("input_audio_buffer.commit")
+    assert len(appended(server)) == 3 * 480 * 2
+    await ws.aclose()
