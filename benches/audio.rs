@@ -12,6 +12,8 @@
 //! --rubato` drives it, so rubato is measured by the same Python code as ours
 //! and soxr.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{Read, Write};
 
@@ -31,21 +33,11 @@ use realtime_ws::audio::resample::{Quality, Resampler};
 
 const CHUNKS_MS: [u32; 3] = [20, 100, 1000];
 
-fn pcm_bytes(n: usize) -> Vec<u8> {
-    let mut x: u32 = 1;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn bench_b64(c: &mut Criterion) {
     let mut g = c.benchmark_group("b64");
     let b64_avx2 = Simd::standard(PAD); // the base64 crate's runtime-detected AVX2/NEON engine
     for ms in CHUNKS_MS {
-        let data = pcm_bytes(48 * ms as usize); // 24 kHz PCM16
+        let data = common::noise_bytes(48 * ms as usize); // 24 kHz PCM16
         let text = b64::encode(&data);
         let mut enc = vec![0u8; b64::encoded_len(data.len())];
         let mut dec = vec![0u8; data.len()];

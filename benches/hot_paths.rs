@@ -15,6 +15,8 @@
 //!
 //! `cargo bench --bench hot_paths` (`-- --quick` for a fast pass).
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -23,18 +25,6 @@ use realtime_ws::audio::b64;
 use realtime_ws::protocol::client::append_audio;
 use realtime_ws::protocol::server::{classify, Frame, Kind};
 use realtime_ws::protocol::Dialect;
-
-/// Deterministic noise: base64 of noise is as costly as of speech, unlike silence
-/// (which some decoders special-case).
-fn pcm(n_bytes: usize) -> Vec<u8> {
-    let mut x: u32 = 7;
-    (0..n_bytes)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// A frame shaped like the API's (and the mock's load mode, whose event_id carries the
 /// send time).
@@ -67,7 +57,7 @@ const SESSION_UPDATED: &str = concat!(
 
 fn bench_server_frames(c: &mut Criterion) {
     let mut g = c.benchmark_group("server_frame");
-    let audio = pcm(4800);
+    let audio = common::noise_bytes(4800);
     let frame = audio_delta_frame(&audio);
     assert_eq!(b64::encoded_len(audio.len()), 6400);
     g.throughput(Throughput::Bytes(frame.len() as u64));
@@ -111,7 +101,7 @@ fn bench_server_frames(c: &mut Criterion) {
 
 fn bench_client_frames(c: &mut Criterion) {
     let mut g = c.benchmark_group("client_frame");
-    let chunk = pcm(960);
+    let chunk = common::noise_bytes(960);
     g.throughput(Throughput::Bytes(chunk.len() as u64));
     g.bench_function("append_20ms", |b| {
         b.iter(|| append_audio(black_box(&chunk)))

@@ -22,7 +22,6 @@ import base64
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE / "load"))
 from mockproc import MockProcess  # noqa: E402
+from procstats import cpu_seconds, rss_bytes  # noqa: E402
 
 CONNECTS_IN_FLIGHT = 50
 
@@ -48,20 +48,18 @@ async def bounded(coros: list[Any]) -> list[Any]:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+def rates(count: int, nbytes: int, seconds: float, cpu: float) -> dict[str, float]:
+    """One throughput result: ``count`` audio events of ``nbytes`` in total."""
+    return {
+        "events": count,
+        "bytes": nbytes,
+        "seconds": seconds,
+        "events_per_s": count / seconds,
+        "cpu_us_per_event": cpu / count * 1e6,
+    }
+
+
 # -- the server -----------------------------------------------------------------------------------
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 # -- clients ---------------------------------------------------------------------------------------
@@ -94,13 +92,7 @@ async def throughput_realtime_ws(url: str, n: int) -> dict[str, float]:
     cpu = cpu_seconds() - cpu_first
     await ws.aclose()
     assert count == n, (count, n)
-    return {
-        "events": count,
-        "bytes": nbytes,
-        "seconds": dt,
-        "events_per_s": count / dt,
-        "cpu_us_per_event": cpu / count * 1e6,
-    }
+    return rates(count, nbytes, dt, cpu)
 
 
 async def throughput_openai_sdk(base_url: str, n: int) -> dict[str, float]:
@@ -128,13 +120,7 @@ async def throughput_openai_sdk(base_url: str, n: int) -> dict[str, float]:
     dt = time.perf_counter() - t_first
     cpu = cpu_seconds() - cpu_first
     assert count == n, (count, n)
-    return {
-        "events": count,
-        "bytes": nbytes,
-        "seconds": dt,
-        "events_per_s": count / dt,
-        "cpu_us_per_event": cpu / count * 1e6,
-    }
+    return rates(count, nbytes, dt, cpu)
 
 
 async def idle_realtime_ws(url: str, k: int) -> float:

@@ -44,29 +44,12 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE / "load"))
 from mockproc import MockProcess  # noqa: E402
+from procstats import open_fds, os_threads, rss_bytes  # noqa: E402
 
 from realtime_ws import OpenAIRealtimeWebSocket  # noqa: E402
 
 CHUNK = bytes(960)  # 20 ms of 24 kHz PCM16 silence (turn detection is off)
 CONNECTS_IN_FLIGHT = 50
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def os_threads() -> int:
-    """Threads of this process, the runtime's included (Python's count misses them)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Totals:

@@ -26,7 +26,6 @@ import contextlib
 import gc
 import math
 import os
-import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 
 import clients
 from clients.base import ClientOptions, Meter, Session, Window
+from procstats import cpu_seconds, proc_status
 
 #: 24 kHz PCM16 mono.
 BYTES_PER_S = 48_000
@@ -56,11 +56,6 @@ class PointConfig:
     server_pid: int = 0
 
 
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def stat_cpu_seconds(path: str) -> float:
     """User+sys CPU from a ``/proc/.../stat`` file (clock-tick resolution, 10 ms)."""
     try:
@@ -76,15 +71,6 @@ def main_thread_cpu_seconds() -> float:
     """CPU of the main thread (the one running the asyncio loop and every Python
     callback); the rest of the process CPU is other threads (e.g. a Rust runtime)."""
     return stat_cpu_seconds(f"/proc/self/task/{os.getpid()}/stat")
-
-
-def proc_status(field: str) -> int:
-    """A ``/proc/self/status`` memory field in bytes (``VmRSS``, ``VmHWM``)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def quiet_pcm(ms: int = 20) -> bytes:
@@ -284,7 +270,6 @@ async def run_load(cfg: PointConfig) -> dict[str, Any]:
     return {
         "client": cfg.client,
         "version": client.version(),
-        "latency_clock": getattr(client, "latency_clock", "event_id"),
         "k": cfg.k,
         "window_s": wall,
         "cpu_s": cpu,

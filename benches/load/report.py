@@ -53,7 +53,6 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     row.update(
         version=ok[0].get("version", ""),
-        latency_clock=ok[0].get("latency_clock", "event_id"),
         cpu_ms_per_session_s=med(lambda r: r["cpu_ms_per_session_s"]),
         cpu_cores=med(lambda r: r["cpu_cores"]),
         cpu_main_thread_cores=med(lambda r: r.get("cpu_main_thread_cores", math.nan)),
@@ -289,7 +288,6 @@ def markdown(result: dict[str, Any]) -> str:
         "| lost bytes (out/in) | server cores | stop |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    clocks = set()
     for r in rows(result):
         label = _label(r["client"])
         if "error" in r and "cpu_ms_per_session_s" not in r:
@@ -298,9 +296,6 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {r.get('stop') or 'error'}: {r['error'][:80]} |"
             )
             continue
-        if r.get("latency_clock") == "schedule":
-            label += " †"
-            clocks.add("schedule")
         lat = r["latency_ms"]
         lines.append(
             f"| {label} | {r['k']} | {_f(r['cpu_ms_per_session_s'], '.2f')} "
@@ -314,13 +309,6 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['lost_bytes']}/{r['lost_input_bytes']} | {_f(r['server_cpu_cores'], '.2f')} "
             f"| {r.get('stop', '')} |"
         )
-    if "schedule" in clocks:
-        lines += [
-            "",
-            "† this build's `AudioEvent` has no `event_id`: latency from the mock's pacing "
-            "schedule, anchored on sampled ids; it counts the server's lateness against this "
-            "client (see README.md).",
-        ]
     idle = idle_rows(result)
     if idle:
         lines += [

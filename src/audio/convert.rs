@@ -104,7 +104,10 @@ impl ApiFormat {
 }
 
 /// One direction of conversion: decode `from`, resample, encode `to`.
-struct Pipeline {
+/// [`Converter::input`] goes user -> API, [`Converter::output`] API -> user.
+pub struct Converter {
+    /// "input audio" or "output audio", for error messages.
+    what: &'static str,
     from: Spec,
     to: Spec,
     /// `None` when the formats are identical (bytes pass through).
@@ -114,8 +117,19 @@ struct Pipeline {
     pcm: Vec<i16>,
 }
 
-impl Pipeline {
-    fn new(from: Spec, to: Spec, quality: Quality, what: &str) -> Result<Self, String> {
+impl Converter {
+    /// User audio -> API audio (PCM16 24 kHz, or G.711 8 kHz when the API-side format is
+    /// pcmu/pcma).
+    pub fn input(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
+        Converter::new(user, api.spec(), quality, "input audio")
+    }
+
+    /// API audio -> user audio.
+    pub fn output(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
+        Converter::new(api.spec(), user, quality, "output audio")
+    }
+
+    fn new(from: Spec, to: Spec, quality: Quality, what: &'static str) -> Result<Self, String> {
         let resampler = if from == to {
             None
         } else {
@@ -124,7 +138,8 @@ impl Pipeline {
                     .map_err(|e| format!("{what}: {e}"))?,
             )
         };
-        Ok(Pipeline {
+        Ok(Converter {
+            what,
             from,
             to,
             resampler,
@@ -134,7 +149,8 @@ impl Pipeline {
         })
     }
 
-    fn decode(&mut self, input: &[u8], what: &str) -> Result<(), String> {
+    fn decode(&mut self, input: &[u8]) -> Result<(), String> {
+        let what = self.what;
         let bps = self.from.encoding.bytes_per_sample();
         if input.len() % bps != 0 {
             return Err(format!(
@@ -193,7 +209,9 @@ impl Pipeline {
         }
     }
 
-    fn process(&mut self, input: &[u8], out: &mut Vec<u8>, what: &str) -> Result<(), String> {
+    /// Converts `input` (the `from` format) and appends `to`-format bytes to `out`.
+    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let what = self.what;
         if self.resampler.is_none() {
             let bps = self.from.encoding.bytes_per_sample();
             if input.len() % bps != 0 {
@@ -218,7 +236,7 @@ impl Pipeline {
                 return Ok(());
             }
         }
-        self.decode(input, what)?;
+        self.decode(input)?;
         self.resampled.clear();
         if let Some(r) = self.resampler.as_mut() {
             r.process_f32(&self.samples, &mut self.resampled)
@@ -228,7 +246,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn flush(&mut self, out: &mut Vec<u8>) {
+    /// Ends the stream (the resampler's tail) and resets for the next one.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
         self.resampled.clear();
         if let Some(r) = self.resampler.as_mut() {
             r.flush_f32(&mut self.resampled);
@@ -236,80 +255,21 @@ impl Pipeline {
         self.encode(out);
     }
 
-    fn reset(&mut self) {
+    /// Drops buffered state (e.g. on interruption) without emitting it.
+    pub fn reset(&mut self) {
         if let Some(r) = self.resampler.as_mut() {
             r.reset();
         }
     }
 
-    fn delay_ms(&self) -> f64 {
-        self.resampler.as_ref().map_or(0.0, Resampler::delay_ms)
-    }
-}
-
-/// User audio -> API audio (PCM16 24 kHz, or G.711 8 kHz when the API-side format is pcmu/pcma).
-pub struct InputConverter(Pipeline);
-
-impl InputConverter {
-    pub fn new(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
-        Pipeline::new(user, api.spec(), quality, "input audio").map(InputConverter)
-    }
-
-    /// Converts `input` (user format) and appends API-format bytes to `out`.
-    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        self.0.process(input, out, "input audio")
-    }
-
-    /// Ends the stream (the resampler's tail) and resets for the next one.
-    pub fn flush(&mut self, out: &mut Vec<u8>) {
-        self.0.flush(out)
-    }
-
-    /// Drops buffered state without emitting it.
-    pub fn reset(&mut self) {
-        self.0.reset()
-    }
-
     /// True when bytes are passed through untouched.
     pub fn is_identity(&self) -> bool {
-        self.0.resampler.is_none()
+        self.resampler.is_none()
     }
 
     /// Resampling latency in milliseconds.
     pub fn delay_ms(&self) -> f64 {
-        self.0.delay_ms()
-    }
-}
-
-/// API audio -> user audio.
-pub struct OutputConverter(Pipeline);
-
-impl OutputConverter {
-    pub fn new(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
-        Pipeline::new(api.spec(), user, quality, "output audio").map(OutputConverter)
-    }
-
-    /// Converts `input` (API format) and appends user-format bytes to `out`.
-    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        self.0.process(input, out, "output audio")
-    }
-
-    /// Ends the stream (the resampler's tail) and resets for the next one.
-    pub fn flush(&mut self, out: &mut Vec<u8>) {
-        self.0.flush(out)
-    }
-
-    /// Drops buffered state (e.g. on interruption) without emitting it.
-    pub fn reset(&mut self) {
-        self.0.reset()
-    }
-
-    pub fn is_identity(&self) -> bool {
-        self.0.resampler.is_none()
-    }
-
-    pub fn delay_ms(&self) -> f64 {
-        self.0.delay_ms()
+        self.resampler.as_ref().map_or(0.0, Resampler::delay_ms)
     }
 }
 
@@ -322,8 +282,7 @@ mod tests {
 
     #[test]
     fn converters_are_send() {
-        assert_send::<InputConverter>();
-        assert_send::<OutputConverter>();
+        assert_send::<Converter>();
     }
 
     fn pcm_bytes(x: &[i16]) -> Vec<u8> {
@@ -342,7 +301,7 @@ mod tests {
     #[test]
     fn identity_passes_bytes_through() {
         let pcm = pcm_bytes(&tone(24000, 480));
-        let mut c = InputConverter::new(
+        let mut c = Converter::input(
             Spec {
                 rate: 24000,
                 encoding: Encoding::Pcm16,
@@ -359,7 +318,7 @@ mod tests {
             .process(&pcm[..3], &mut out)
             .expect_err("must fail")
             .contains("multiple of 2"));
-        let mut u = OutputConverter::new(
+        let mut u = Converter::output(
             Spec {
                 rate: 8000,
                 encoding: Encoding::Ulaw,
@@ -428,7 +387,7 @@ mod tests {
                 let run = |chunk: usize| {
                     let mut out = Vec::new();
                     if dir == 0 {
-                        let mut c = InputConverter::new(user, api, Quality::High).expect("valid");
+                        let mut c = Converter::input(user, api, Quality::High).expect("valid");
                         for part in bytes.chunks(chunk * bps) {
                             c.process(part, &mut out).expect("ok");
                         }
@@ -447,7 +406,7 @@ mod tests {
                                 .collect(),
                         };
                         let abps = api.spec().encoding.bytes_per_sample();
-                        let mut c = OutputConverter::new(user, api, Quality::High).expect("valid");
+                        let mut c = Converter::output(user, api, Quality::High).expect("valid");
                         for part in api_bytes.chunks(chunk * abps) {
                             c.process(part, &mut out).expect("ok");
                         }
@@ -467,7 +426,7 @@ mod tests {
     fn g711_same_rate_transcodes() {
         let x = tone(8000, 800);
         let ulaw: Vec<u8> = x.iter().map(|&v| g711::ulaw_encode_sample(v)).collect();
-        let mut c = InputConverter::new(
+        let mut c = Converter::input(
             Spec {
                 rate: 8000,
                 encoding: Encoding::Ulaw,
@@ -487,7 +446,7 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        let mut c = InputConverter::new(
+        let mut c = Converter::input(
             Spec {
                 rate: 16000,
                 encoding: Encoding::F32,
@@ -499,7 +458,7 @@ mod tests {
         let e = c.process(&[0; 6], &mut Vec::new()).expect_err("must fail");
         assert!(e.contains("f32") && e.contains("multiple of 4"), "{e}");
         assert!(Encoding::parse("mp3").is_err());
-        assert!(InputConverter::new(
+        assert!(Converter::input(
             Spec {
                 rate: 0,
                 encoding: Encoding::Pcm16
@@ -519,12 +478,12 @@ mod tests {
         };
         let x = tone(16000, 16000);
         let mut up = Vec::new();
-        let mut i = InputConverter::new(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        let mut i = Converter::input(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
         i.process(&pcm_bytes(&x), &mut up).expect("ok");
         i.flush(&mut up);
         assert_eq!(up.len(), 24000 * 2);
         let mut back = Vec::new();
-        let mut o = OutputConverter::new(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        let mut o = Converter::output(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
         o.process(&up, &mut back).expect("ok");
         o.flush(&mut back);
         let y: Vec<i16> = back

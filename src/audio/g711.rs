@@ -168,33 +168,18 @@ dispatch!(
 
 /// Decodes µ-law `codes` into `out[..codes.len()]`.
 pub fn ulaw_decode(codes: &[u8], out: &mut [i16]) {
-    let out = &mut out[..codes.len()];
-    if cfg!(target_endian = "little") {
-        // SAFETY: on little-endian targets an i16 is its LE bytes; [u8; 2] has
-        // alignment 1 <= i16's; only initialised values are written.
-        let pairs = unsafe {
-            std::slice::from_raw_parts_mut(
-                out.as_mut_ptr().cast::<MaybeUninit<[u8; 2]>>(),
-                out.len(),
-            )
-        };
-        decode_pairs(Law::Ulaw, codes, pairs);
-    } else {
-        for (d, &c) in out.iter_mut().zip(codes) {
-            *d = ulaw_decode_sample(c);
-        }
-    }
+    Law::Ulaw.decode(codes, out)
 }
 
 /// Decodes µ-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`,
 /// which may be uninitialised; those elements are initialised on return.
 pub fn ulaw_decode_le_uninit(codes: &[u8], out: &mut [MaybeUninit<u8>]) {
-    decode_pairs(Law::Ulaw, codes, pairs_uninit(&mut out[..codes.len() * 2]));
+    Law::Ulaw.decode_le_uninit(codes, out)
 }
 
 /// Decodes µ-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
 pub fn ulaw_decode_le(codes: &[u8], out: &mut [u8]) {
-    ulaw_decode_le_uninit(codes, uninit_view(out))
+    Law::Ulaw.decode_le(codes, out)
 }
 
 dispatch!(
@@ -245,33 +230,18 @@ dispatch!(
 
 /// Decodes A-law `codes` into `out[..codes.len()]`.
 pub fn alaw_decode(codes: &[u8], out: &mut [i16]) {
-    let out = &mut out[..codes.len()];
-    if cfg!(target_endian = "little") {
-        // SAFETY: on little-endian targets an i16 is its LE bytes; [u8; 2] has
-        // alignment 1 <= i16's; only initialised values are written.
-        let pairs = unsafe {
-            std::slice::from_raw_parts_mut(
-                out.as_mut_ptr().cast::<MaybeUninit<[u8; 2]>>(),
-                out.len(),
-            )
-        };
-        decode_pairs(Law::Alaw, codes, pairs);
-    } else {
-        for (d, &c) in out.iter_mut().zip(codes) {
-            *d = alaw_decode_sample(c);
-        }
-    }
+    Law::Alaw.decode(codes, out)
 }
 
 /// Decodes A-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`,
 /// which may be uninitialised; those elements are initialised on return.
 pub fn alaw_decode_le_uninit(codes: &[u8], out: &mut [MaybeUninit<u8>]) {
-    decode_pairs(Law::Alaw, codes, pairs_uninit(&mut out[..codes.len() * 2]));
+    Law::Alaw.decode_le_uninit(codes, out)
 }
 
 /// Decodes A-law `codes` into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
 pub fn alaw_decode_le(codes: &[u8], out: &mut [u8]) {
-    alaw_decode_le_uninit(codes, uninit_view(out))
+    Law::Alaw.decode_le(codes, out)
 }
 
 /// Decodes `codes` into `out[..codes.len()]` (LE sample pairs): the AVX2
@@ -406,26 +376,36 @@ impl Law {
 
     /// Decodes into `out[..codes.len()]`.
     pub fn decode(self, codes: &[u8], out: &mut [i16]) {
-        match self {
-            Law::Ulaw => ulaw_decode(codes, out),
-            Law::Alaw => alaw_decode(codes, out),
+        let out = &mut out[..codes.len()];
+        if cfg!(target_endian = "little") {
+            // SAFETY: on little-endian targets an i16 is its LE bytes; [u8; 2] has
+            // alignment 1 <= i16's; only initialised values are written.
+            let pairs = unsafe {
+                std::slice::from_raw_parts_mut(
+                    out.as_mut_ptr().cast::<MaybeUninit<[u8; 2]>>(),
+                    out.len(),
+                )
+            };
+            decode_pairs(self, codes, pairs);
+        } else {
+            let sample = match self {
+                Law::Ulaw => ulaw_decode_sample,
+                Law::Alaw => alaw_decode_sample,
+            };
+            for (d, &c) in out.iter_mut().zip(codes) {
+                *d = sample(c);
+            }
         }
     }
 
     /// Decodes into little-endian PCM16 bytes, `out[..2 * codes.len()]`.
     pub fn decode_le(self, codes: &[u8], out: &mut [u8]) {
-        match self {
-            Law::Ulaw => ulaw_decode_le(codes, out),
-            Law::Alaw => alaw_decode_le(codes, out),
-        }
+        self.decode_le_uninit(codes, uninit_view(out))
     }
 
     /// [`Law::decode_le`] into possibly uninitialised memory.
     pub fn decode_le_uninit(self, codes: &[u8], out: &mut [MaybeUninit<u8>]) {
-        match self {
-            Law::Ulaw => ulaw_decode_le_uninit(codes, out),
-            Law::Alaw => alaw_decode_le_uninit(codes, out),
-        }
+        decode_pairs(self, codes, pairs_uninit(&mut out[..codes.len() * 2]));
     }
 }
 

@@ -26,7 +26,7 @@ use super::events::{DeltaFields, ServerEvent};
 use super::hub::{next_conn_id, ConnShared, CoreEvent, Hub};
 use super::json::write_json;
 use crate::audio::b64;
-use crate::audio::convert::{ApiFormat, Encoding, InputConverter, OutputConverter, Spec};
+use crate::audio::convert::{ApiFormat, Converter, Encoding, Spec};
 use crate::audio::resample::Quality;
 use crate::connection::{self, ConnectConfig, FrameSink, Outgoing, SessionOptions, SocketEnd};
 use crate::protocol::client;
@@ -45,9 +45,9 @@ pub struct TransportInner {
     wants_deltas: AtomicU8,
     audio: Mutex<AudioFormats>,
     /// User audio -> API audio; used by `send_audio` on the caller's thread.
-    input_conv: Mutex<Option<InputConverter>>,
+    input_conv: Mutex<Option<Converter>>,
     /// API audio -> user audio; used by the reader on a tokio thread.
-    output_conv: Mutex<Option<OutputConverter>>,
+    output_conv: Mutex<Option<Converter>>,
 }
 
 const WANT_TRANSCRIPT: u8 = 1;
@@ -94,11 +94,11 @@ impl TransportInner {
     fn rebuild_converters(&self) -> Result<(), String> {
         let f = *self.audio.lock();
         let input = match f.user_in {
-            Some(u) => Some(InputConverter::new(u, f.api_in, f.quality)?),
+            Some(u) => Some(Converter::input(u, f.api_in, f.quality)?),
             None => None,
         };
         let output = match f.user_out {
-            Some(u) => Some(OutputConverter::new(u, f.api_out, f.quality)?),
+            Some(u) => Some(Converter::output(u, f.api_out, f.quality)?),
             None => None,
         };
         *self.input_conv.lock() = input;
@@ -119,7 +119,7 @@ impl TransportInner {
             }
         };
         if let Some((u, api, q)) = rebuild {
-            *self.output_conv.lock() = OutputConverter::new(u, api, q).ok();
+            *self.output_conv.lock() = Converter::output(u, api, q).ok();
         }
     }
 
@@ -889,12 +889,12 @@ impl Transport {
                 .input_conv
                 .lock()
                 .as_ref()
-                .map_or(0.0, InputConverter::delay_ms),
+                .map_or(0.0, Converter::delay_ms),
             self.inner
                 .output_conv
                 .lock()
                 .as_ref()
-                .map_or(0.0, OutputConverter::delay_ms),
+                .map_or(0.0, Converter::delay_ms),
         )
     }
 

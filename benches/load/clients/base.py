@@ -90,14 +90,6 @@ class Meter:
         if w.on:
             w.latencies_ns.append(time.time_ns() - int(event_id[event_id.rindex("_") + 1 :]))
 
-    def audio_sent_at(self, data: bytes, sent_ns: int) -> None:
-        """Same as :meth:`audio` when the client knows the send time but not the id."""
-        self.bytes += len(data)
-        self.deltas += 1
-        w = self.window
-        if w.on:
-            w.latencies_ns.append(time.time_ns() - sent_ns)
-
     def response_done(self) -> None:
         if self.finished:
             return
@@ -106,11 +98,6 @@ class Meter:
         w.done += 1
         if w.done >= w.done_target and callable(w.all_done):
             w.all_done()
-
-
-def event_time_ns(event_id: str) -> int:
-    """The server's send time carried in an audio delta's ``event_id``."""
-    return int(event_id[event_id.rindex("_") + 1 :])
 
 
 class Session(Protocol):

@@ -54,7 +54,6 @@ class Session:
 class Client:
     name = "lean_websockets"
     async_send = True
-    latency_clock = "event_id"
 
     def __init__(self, opts: ClientOptions) -> None:
         self.opts = opts

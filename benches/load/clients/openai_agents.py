@@ -52,7 +52,6 @@ class Session:
 class Client:
     name = "openai_agents"
     async_send = True
-    latency_clock = "event_id"
 
     def __init__(self, opts: ClientOptions) -> None:
         self.opts = opts

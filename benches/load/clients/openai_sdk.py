@@ -46,7 +46,6 @@ class Session:
 class Client:
     name = "openai_sdk"
     async_send = True
-    latency_clock = "event_id"
 
     def __init__(self, opts: ClientOptions) -> None:
         self.client = AsyncOpenAI(api_key=API_KEY, websocket_base_url=opts.base_url)

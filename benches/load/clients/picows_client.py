@@ -63,7 +63,6 @@ class Session:
 class Client:
     name = "picows"
     async_send = False
-    latency_clock = "event_id"
 
     def __init__(self, opts: ClientOptions) -> None:
         self.opts = opts
