@@ -149,16 +149,8 @@ impl Converter {
         })
     }
 
-    fn decode(&mut self, input: &[u8]) -> Result<(), String> {
-        let what = self.what;
-        let bps = self.from.encoding.bytes_per_sample();
-        if input.len() % bps != 0 {
-            return Err(format!(
-                "{what}: {} audio needs a multiple of {bps} bytes, got {}",
-                self.from.encoding.name(),
-                input.len()
-            ));
-        }
+    /// Decodes `input` (whole samples, checked by `process`) into `self.samples`.
+    fn decode(&mut self, input: &[u8]) {
         let s = &mut self.samples;
         s.clear();
         match self.from.encoding {
@@ -180,7 +172,6 @@ impl Converter {
                 s.extend(self.pcm.iter().map(|&v| v as f32 * (1.0 / 32768.0)));
             }
         }
-        Ok(())
     }
 
     fn encode(&mut self, out: &mut Vec<u8>) {
@@ -212,15 +203,15 @@ impl Converter {
     /// Converts `input` (the `from` format) and appends `to`-format bytes to `out`.
     pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let what = self.what;
+        let bps = self.from.encoding.bytes_per_sample();
+        if input.len() % bps != 0 {
+            return Err(format!(
+                "{what}: {} audio needs a multiple of {bps} bytes, got {}",
+                self.from.encoding.name(),
+                input.len()
+            ));
+        }
         if self.resampler.is_none() {
-            let bps = self.from.encoding.bytes_per_sample();
-            if input.len() % bps != 0 {
-                return Err(format!(
-                    "{what}: {} audio needs a multiple of {bps} bytes, got {}",
-                    self.from.encoding.name(),
-                    input.len()
-                ));
-            }
             out.extend_from_slice(input);
             return Ok(());
         }
@@ -236,7 +227,7 @@ impl Converter {
                 return Ok(());
             }
         }
-        self.decode(input)?;
+        self.decode(input);
         self.resampled.clear();
         if let Some(r) = self.resampler.as_mut() {
             r.process_f32(&self.samples, &mut self.resampled)
