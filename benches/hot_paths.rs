@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use realtime_ws::audio::b64;
 use realtime_ws::protocol::client::append_audio;
-use realtime_ws::protocol::server::{classify, Frame, Kind};
+use realtime_ws::protocol::server::{classify, EventKind, Frame};
 use realtime_ws::protocol::Dialect;
 
 /// A frame shaped like the API's (and the mock's load mode, whose event_id carries the
@@ -63,7 +63,7 @@ fn bench_server_frames(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(frame.len() as u64));
     g.bench_function("audio_delta_50ms", |b| {
         b.iter(|| match classify(black_box(&frame), Dialect::Ga) {
-            Ok(Frame::Delta(d)) if d.kind == Kind::AudioDelta => {
+            Ok(Frame::Delta(d)) if d.kind == EventKind::AudioDelta => {
                 b64::decode(d.delta.as_bytes()).expect("valid base64")
             }
             _ => unreachable!("an audio delta takes the fast path"),
@@ -92,8 +92,29 @@ fn bench_server_frames(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(SESSION_UPDATED.len() as u64));
     g.bench_function("session_updated", |b| {
         b.iter(|| match classify(black_box(SESSION_UPDATED), Dialect::Ga) {
-            Ok(Frame::Parsed { known: true, .. }) => 1,
+            Ok(Frame::Parsed { name: Some(_), .. }) => 1,
             other => unreachable!("{other:?}"),
+        })
+    });
+    g.finish();
+}
+
+/// The whole per-frame path of the core for one audio delta, sans I/O:
+/// classify, decode, playback bookkeeping, the event for the user.
+fn bench_session(c: &mut Criterion) {
+    use realtime_ws::connection::Text;
+    use realtime_ws::session::{Output, Session};
+    let mut g = c.benchmark_group("session");
+    let frame = audio_delta_frame(&common::noise_bytes(2400));
+    let text = Text::from(frame.as_str());
+    let mut session = Session::default();
+    let mut out = Output::default();
+    g.throughput(Throughput::Bytes(frame.len() as u64));
+    g.bench_function("audio_delta_50ms", |b| {
+        b.iter(|| {
+            out.events.clear();
+            session.on_server_text(black_box(text.clone()), 0.0, &mut out);
+            out.events.len()
         })
     });
     g.finish();
@@ -109,5 +130,10 @@ fn bench_client_frames(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_server_frames, bench_client_frames);
+criterion_group!(
+    benches,
+    bench_server_frames,
+    bench_session,
+    bench_client_frames
+);
 criterion_main!(benches);

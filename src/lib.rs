@@ -1,18 +1,28 @@
 //! realtime-ws: the Rust core of the `realtime_ws` Python package.
 //!
-//! Pure-Rust modules (`audio`, `protocol`, `connection`, `session`, `runtime`)
-//! know nothing of Python; `bindings` wraps them. This file only registers.
+//! The spine, in the order a frame meets it: `connection` (the socket, our own
+//! WebSocket codec, one task per socket) -> `session` (every per-frame rule,
+//! sans I/O) -> `delivery` (the per-loop event queue and its wake-up fd) ->
+//! `bindings` (thin pyclasses). `audio` and `protocol` are the session's
+//! building blocks; `mock_server` is the test peer. Only `bindings` touches
+//! Python. This file only registers.
 
 pub mod audio;
 pub mod bindings;
 pub mod connection;
+pub mod delivery;
+pub mod error;
 pub mod mock_server;
 pub mod protocol;
 pub mod runtime;
 pub mod session;
+#[cfg(test)]
+mod test_support;
 
-/// The extension module `realtime_ws._core`.
-#[pyo3::pymodule(name = "_core")]
+/// The extension module `realtime_ws._core`. It declares that it needs the
+/// GIL (`gil_used = true`): the core itself does not rely on it, but the
+/// package is not tested on a free-threaded CPython yet.
+#[pyo3::pymodule(name = "_core", gil_used = true)]
 mod core_module {
     use pyo3::prelude::*;
 
@@ -21,7 +31,10 @@ mod core_module {
         alaw_decode, alaw_encode, b64decode, b64encode, ulaw_decode, ulaw_encode, Resampler,
     };
     #[pymodule_export]
-    use crate::bindings::events::{AudioEvent, AudioInterruptedEvent, ServerEvent};
+    use crate::bindings::events::{
+        AudioEvent, AudioInterruptedEvent, ConnectFailed, CoreNotice, ServerEvent, SocketClosed,
+        SocketOpened,
+    };
     #[pymodule_export]
     use crate::bindings::hub::Hub;
     #[pymodule_export]
@@ -30,25 +43,19 @@ mod core_module {
     use crate::bindings::transport::Transport;
     #[pymodule_export]
     use crate::bindings::{
-        audio_end_ms, configure_runtime, dumps, loads, monotonic_ms, runtime_workers,
-        rust_heap_bytes,
+        audio_end_ms, configure_runtime, monotonic_ms, rust_heap_bytes, set_direct_write,
     };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        use crate::bindings::hub::*;
+        crate::bindings::errors::init(m.py())?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        m.add("EV_OPENED", EV_OPENED)?;
-        m.add("EV_CONNECT_FAILED", EV_CONNECT_FAILED)?;
-        m.add("EV_SERVER", EV_SERVER)?;
-        m.add("EV_AUDIO", EV_AUDIO)?;
-        m.add("EV_INTERRUPTED", EV_INTERRUPTED)?;
-        m.add("EV_FRAME_ERROR", EV_FRAME_ERROR)?;
-        m.add("EV_CLOSED", EV_CLOSED)?;
         m.add(
             "SEQUENCER_EVENT_ID_PREFIX",
             crate::protocol::sequencer::EVENT_ID_PREFIX,
         )?;
+        m.add("REFERENCE_VERSION", crate::protocol::REFERENCE_VERSION)?;
+        m.add("TEST_HOOKS", cfg!(feature = "test-hooks"))?;
         Ok(())
     }
 }

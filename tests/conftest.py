@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from realtime_ws.testing import MockRealtimeServer
 
 from helpers import check_traffic
+from realtime_ws.testing import MockRealtimeServer
 
 MakeServer = Callable[..., Awaitable[MockRealtimeServer]]
 

@@ -24,7 +24,7 @@ from realtime_ws import (
     UnsupportedOperationError,
     UserError,
 )
-from realtime_ws.websocket import CANCELLED_SETUP_MESSAGE, CLOSED_BEFORE_READY_MESSAGE
+from realtime_ws._lifecycle import CANCELLED_SETUP_MESSAGE, CLOSED_BEFORE_READY_MESSAGE
 
 KEY = "sk-test-0123456789abcdef"
 

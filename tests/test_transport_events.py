@@ -7,6 +7,7 @@ so each test controls the exact order the client sees.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import numpy as np
@@ -246,21 +247,49 @@ async def test_speech_started_after_response_done_truncates_without_cancel(make_
     await ws.aclose()
 
 
-async def test_speech_started_after_audio_done_sends_nothing(make_server) -> None:
+async def test_speech_started_after_audio_done_still_interrupts_unplayed_audio(
+    make_server,
+) -> None:
+    # Reference 0.20: audio.done only marks generation done. The user talking
+    # over audio still playing cancels the running response and truncates.
+    server, ws = await connected(make_server)
+    interrupted: list[Any] = []
+    ws.on("audio_interrupted", interrupted.append)
+    n = len(server.received())
+    server.send(ev_response_created())
+    server.send(ev_audio_delta(PCM_100MS))
+    server.send(ev_audio_done())
+    server.send(ev_speech_started())
+    await until(lambda: "conversation.item.truncate" in client_types(server, n))
+    assert [t for t in client_types(server, n) if t != "session.update"][:2] == [
+        "response.cancel",
+        "conversation.item.truncate",
+    ]
+    assert len(interrupted) == 1
+    assert interrupted[0].truncated
+    assert interrupted[0].audio_end_ms < 100
+    await ws.aclose()
+
+
+async def test_speech_started_after_all_audio_played_keeps_the_transcript(make_server) -> None:
+    # Generation done and the elapsed time covers all the audio: no truncate,
+    # but the player is still told to stop (audio_interrupted).
     server, ws = await connected(make_server)
     interrupted: list[Any] = []
     ws.on("audio_interrupted", interrupted.append)
     star: list[dict[str, Any]] = []
     ws.on("*", star.append)
     n = len(server.received())
-    server.send(ev_response_created())
     server.send(ev_audio_delta(PCM_100MS))
     server.send(ev_audio_done())
+    await until(lambda: any(e["type"] == "response.output_audio.done" for e in star))
+    await asyncio.sleep(0.15)
     server.send(ev_speech_started())
-    await until(lambda: any(e["type"] == "input_audio_buffer.speech_started" for e in star))
+    await until(lambda: len(interrupted) == 1)
     await asyncio.sleep(0.05)
     assert [t for t in client_types(server, n) if t != "session.update"] == []
-    assert interrupted == []
+    assert interrupted[0].truncated is False
+    assert interrupted[0].audio_end_ms == 100
     await ws.aclose()
 
 
@@ -580,8 +609,6 @@ async def test_send_audio_accepts_buffers_and_numpy_and_commits(make_server) -> 
 
 async def test_send_audio_rejects_bad_input_clearly(make_server) -> None:
     _server, ws = await connected(make_server)
-    with pytest.raises(InvalidAudioError, match="even number of bytes"):
-        ws.send_audio(b"\x00\x01\x02")
     with pytest.raises(ValueError, match="float32"):
         ws.send_audio(np.zeros(10, dtype=np.float32))
     with pytest.raises(ValueError, match="sample format"):
@@ -592,7 +619,29 @@ async def test_send_audio_rejects_bad_input_clearly(make_server) -> None:
         ws.send_audio(np.zeros(10, dtype=">i2"))
     ws.close()
     with pytest.raises(InvalidAudioError):
-        ws.send_audio(b"\x00")  # checked even when ignored
+        ws.send_audio(np.zeros(3, dtype=np.float32))  # checked even when ignored
+
+
+async def test_an_odd_byte_is_carried_and_a_dangling_one_reported(make_server) -> None:
+    server, ws = await connected(make_server, validate=False)
+    errors: list[Any] = []
+    ws.on("error", errors.append)
+    n = len(server.received())
+    ws.send_audio(b"\x01\x02\x03")
+    ws.send_audio(b"\x04\x05", commit=True)
+    await server.wait_for("input_audio_buffer.commit")
+    sent = b"".join(
+        base64.b64decode(e["audio"])
+        for e in server.received()[n:]
+        if e["type"] == "input_audio_buffer.append"
+    )
+    assert sent == b"\x01\x02\x03\x04"
+    await until(lambda: any(e.source == "audio" for e in errors))
+    audio_errors = [e for e in errors if e.source == "audio"]
+    assert len(audio_errors) == 1
+    assert isinstance(audio_errors[0].error, InvalidAudioError)
+    assert "1 trailing byte" in str(audio_errors[0].error)
+    await ws.aclose()
 
 
 async def test_large_audio_buffer_is_sent_whole(make_server) -> None:

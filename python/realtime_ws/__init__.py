@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from . import _core, _hub
 from .audio import AudioSpec
-from .config import ResponseOverride, SessionConfig
+from .config_types import ResponseOverride, SessionConfig
 from .emitter import EmittedEvent, EventEmitter
 from .errors import (
+    ArgumentTypeError,
     ConnectionClosedError,
     ConnectionFailedError,
     ConnectTimeoutError,
+    InternalError,
+    InvalidArgumentError,
     InvalidAudioError,
     NotConnectedError,
     ProtocolError,
@@ -67,7 +70,12 @@ def monotonic_ms() -> float:
     return _core.monotonic_ms()
 
 
-def configure(*, workers: int | None = None, coalesce_ms: float | None = None) -> None:
+def configure(
+    *,
+    workers: int | None = None,
+    coalesce_ms: float | None = None,
+    direct_write: bool | None = None,
+) -> None:
     """Process-wide tuning.
 
     ``workers``: tokio worker threads (default 2, or ``REALTIME_WS_WORKERS``); only
@@ -75,20 +83,25 @@ def configure(*, workers: int | None = None, coalesce_ms: float | None = None) -
     wake-ups of an event loop by the core (default 1.0). An idle loop is woken at
     once; under load events are delivered in batches at most this often, which is
     what keeps the per-event cost low with many sessions. 0 wakes per event.
+    ``direct_write``: a sending thread writes its frame to the socket itself when
+    nothing is queued (default True); False hands every frame to the socket's task.
     """
     if workers is not None:
         _core.configure_runtime(workers)
     if coalesce_ms is not None:
         if not 0 <= coalesce_ms <= 100:
-            raise ValueError(f"coalesce_ms must be between 0 and 100, got {coalesce_ms}")
+            raise InvalidArgumentError(f"coalesce_ms must be between 0 and 100, got {coalesce_ms}")
         _hub.coalesce_ms = float(coalesce_ms)
         for hub in list(_hub._hubs.values()):
             hub.core.coalesce_ms = float(coalesce_ms)
+    if direct_write is not None:
+        _core.set_direct_write(bool(direct_write))
 
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
+    "ArgumentTypeError",
     "AudioDoneEvent",
     "AudioEvent",
     "AudioInterruptedEvent",
@@ -100,6 +113,8 @@ __all__ = [
     "EmittedEvent",
     "ErrorEvent",
     "EventEmitter",
+    "InternalError",
+    "InvalidArgumentError",
     "InvalidAudioError",
     "ItemDeletedEvent",
     "NotConnectedError",

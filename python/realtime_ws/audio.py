@@ -34,6 +34,7 @@ from ._core import (
     ulaw_decode,
     ulaw_encode,
 )
+from .errors import InvalidArgumentError
 
 #: Sample encodings an :class:`AudioSpec` may name.
 Encoding = Literal["pcm16", "ulaw", "alaw", "f32"]
@@ -60,7 +61,7 @@ class AudioSpec:
 
     def __post_init__(self) -> None:
         if self.encoding not in _ENCODINGS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"AudioSpec.encoding must be one of {', '.join(map(repr, _ENCODINGS))}, "
                 f"got {self.encoding!r}"
             )
@@ -69,10 +70,12 @@ class AudioSpec:
             rate = 8000 if self.encoding in _G711 else 24000
             object.__setattr__(self, "rate", rate)
         if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 1_000_000:
-            raise ValueError(f"AudioSpec.rate must be an int in 1..1000000 Hz, got {rate!r}")
+            raise InvalidArgumentError(
+                f"AudioSpec.rate must be an int in 1..1000000 Hz, got {rate!r}"
+            )
         ch = self.channels
         if isinstance(ch, bool) or not isinstance(ch, int) or ch < 1:
-            raise ValueError(f"AudioSpec.channels must be a positive int, got {ch!r}")
+            raise InvalidArgumentError(f"AudioSpec.channels must be a positive int, got {ch!r}")
 
     @property
     def bytes_per_sample(self) -> int:

@@ -10,14 +10,19 @@
   lifecycle events emitted inside ``connect()``/``close()``; as in the
   reference, a listener error there propagates to the caller (after every
   listener ran).
+- ``events()`` iterators ("taps") get every emitted event. A bounded tap
+  (``maxsize``) whose consumer falls behind drops its oldest events, counts
+  them and reports the loss in the stream itself (an ``events_dropped`` item);
+  the end of the stream is never dropped, so the iterator always ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 logger = logging.getLogger("realtime_ws")
@@ -56,13 +61,68 @@ class EmittedEvent(NamedTuple):
     data: Any
 
 
+class _Tap:
+    """The buffer behind one ``events()`` iterator.
+
+    Unbounded by default. With ``maxsize`` the oldest events are dropped when
+    the consumer falls behind; the count is reported as an
+    ``EmittedEvent("events_dropped", n)`` before the next event it gets.
+    """
+
+    __slots__ = ("dropped", "ended", "items", "maxsize", "waiter")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: collections.deque[EmittedEvent] = collections.deque()
+        self.maxsize = maxsize
+        self.dropped = 0
+        self.ended = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def put(self, item: EmittedEvent) -> None:
+        if self.ended:
+            return
+        if self.maxsize and len(self.items) >= self.maxsize:
+            self.items.popleft()
+            self.dropped += 1
+        self.items.append(item)
+        self._wake()
+
+    def end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    async def iterate(self) -> AsyncIterator[EmittedEvent]:
+        while True:
+            if self.dropped:
+                n, self.dropped = self.dropped, 0
+                yield EmittedEvent("events_dropped", n)
+            if self.items:
+                item = self.items.popleft()
+                yield item
+                if item.name == "disconnected":
+                    return
+                continue
+            if self.ended:
+                return
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+
 class EventEmitter:
     """Listener registry and dispatch."""
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[_Entry]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._taps: list[asyncio.Queue[EmittedEvent | None]] = []
+        self._taps: list[_Tap] = []
 
     # -- registration -------------------------------------------------------------------------
 
@@ -183,8 +243,8 @@ class EventEmitter:
 
     def _tap(self, name: str, args: tuple[Any, ...]) -> None:
         item = EmittedEvent(name, args[0] if args else None)
-        for q in self._taps:
-            q.put_nowait(item)
+        for t in self._taps:
+            t.put(item)
 
     def _report_listener_error(self, name: str, exc: BaseException) -> None:
         logger.error("listener for %r raised", name, exc_info=exc)
@@ -196,17 +256,33 @@ class EventEmitter:
 
     # -- iteration --------------------------------------------------------------------------------
 
-    def _open_tap(self, maxsize: int = 0) -> asyncio.Queue[EmittedEvent | None]:
-        q: asyncio.Queue[EmittedEvent | None] = asyncio.Queue(maxsize)
-        self._taps.append(q)
-        self._listeners_changed("")
-        return q
+    def events(self, maxsize: int = 0) -> AsyncIterator[EmittedEvent]:
+        """Iterates over every emitted event as ``EmittedEvent(name, data)``.
 
-    def _close_tap(self, q: asyncio.Queue[EmittedEvent | None]) -> None:
-        if q in self._taps:
-            self._taps.remove(q)
-            self._listeners_changed("")
+        The iteration ends after ``disconnected``. Register it before
+        ``connect()`` to see the connection events too. With ``maxsize`` > 0 a
+        consumer that falls behind loses the oldest events; the loss is
+        reported in the stream as ``EmittedEvent("events_dropped", count)``.
+        """
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"maxsize must be an int >= 0, got {maxsize!r}")
+        tap = _Tap(maxsize)
+        self._taps.append(tap)
+        self._listeners_changed("")
+
+        async def gen() -> AsyncIterator[EmittedEvent]:
+            try:
+                async for item in tap.iterate():
+                    yield item
+            finally:
+                if tap in self._taps:
+                    self._taps.remove(tap)
+                    self._listeners_changed("")
+
+        return gen()
 
     def _end_taps(self) -> None:
-        for q in self._taps:
-            q.put_nowait(None)
+        for t in self._taps:
+            t.end()

@@ -1,9 +1,10 @@
 """The exception hierarchy of realtime_ws.
 
-Every exception derives from :class:`RealtimeError`, and where one exists also
-from the matching built-in type, so ordinary ``except ConnectionError`` /
-``except ValueError`` / ``except TimeoutError`` clauses work. The Rust core
-raises these by name. No message ever contains an API key.
+Every exception the package raises derives from :class:`RealtimeError` and,
+where one exists, from the matching built-in type, so ordinary
+``except ConnectionError`` / ``except ValueError`` / ``except TypeError``
+clauses work. The Rust core imports this module once and raises these classes
+directly (``src/bindings/errors.rs``). No message ever contains an API key.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ class UserError(RealtimeError):
     """The API was used the wrong way (the reference SDK's ``UserError``)."""
 
 
+class InvalidArgumentError(RealtimeError, ValueError):
+    """An argument or event has the right type but a value that cannot be used."""
+
+
+class ArgumentTypeError(RealtimeError, TypeError):
+    """An argument or event has the wrong type (e.g. ``send_event([...])``)."""
+
+
 class ConnectionFailedError(RealtimeError, ConnectionError):
     """The socket could not be opened (DNS, refused, TLS, HTTP status, proxy)."""
 
     def __init__(self, message: str, *, kind: str = "io", status: int | None = None) -> None:
         super().__init__(message)
         #: ``"invalid_url" | "invalid_header" | "timeout" | "io" | "tls" | "proxy" |
-        #: "http_status" | "handshake"``
+        #: "http_status" | "handshake" | "closed_before_ready" | "insecure"``
         self.kind = kind
         #: HTTP status of a refused upgrade, else ``None``.
         self.status = status
@@ -50,12 +59,16 @@ class ProtocolError(RealtimeError, ValueError):
     """The server sent a frame the client cannot use (malformed JSON, bad base64, binary)."""
 
 
-class InvalidAudioError(RealtimeError, ValueError):
+class InvalidAudioError(InvalidArgumentError):
     """Audio given to the client has the wrong type, dtype or length."""
 
 
 class UnsupportedOperationError(RealtimeError, NotImplementedError):
     """The operation is not supported by this transport (e.g. ``mute``)."""
+
+
+class InternalError(RealtimeError, RuntimeError):
+    """Something broke inside the core; the connection it affected was closed."""
 
 
 class ServerError(RealtimeError):
@@ -69,9 +82,12 @@ class ServerError(RealtimeError):
 
 
 __all__ = [
+    "ArgumentTypeError",
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "ConnectionFailedError",
+    "InternalError",
+    "InvalidArgumentError",
     "InvalidAudioError",
     "NotConnectedError",
     "ProtocolError",

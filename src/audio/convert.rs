@@ -3,8 +3,20 @@
 //! 24 kHz, or G.711 at 8 kHz), and back. Stateful and streaming: the
 //! resampler state carries across calls, so any chunking gives the same audio.
 
+use super::format::WireFormat;
 use super::g711::Law;
 use super::resample::{f32_to_i16, Quality, Resampler};
+
+/// Element type of a user's audio buffer (how the buffer protocol describes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    /// bytes-like (format B/b/c): raw bytes.
+    U8,
+    /// int16 (format h), native little-endian.
+    I16,
+    /// float32 (format f), native little-endian.
+    F32,
+}
 
 /// Sample encoding on the user's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,36 +85,6 @@ impl Spec {
     }
 }
 
-/// The audio format on the API's side of the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ApiFormat {
-    /// `audio/pcm`, 24 kHz PCM16 little-endian.
-    Pcm24k,
-    /// `audio/pcmu`, 8 kHz µ-law.
-    Ulaw8k,
-    /// `audio/pcma`, 8 kHz A-law.
-    Alaw8k,
-}
-
-impl ApiFormat {
-    pub fn spec(self) -> Spec {
-        match self {
-            ApiFormat::Pcm24k => Spec {
-                rate: 24000,
-                encoding: Encoding::Pcm16,
-            },
-            ApiFormat::Ulaw8k => Spec {
-                rate: 8000,
-                encoding: Encoding::Ulaw,
-            },
-            ApiFormat::Alaw8k => Spec {
-                rate: 8000,
-                encoding: Encoding::Alaw,
-            },
-        }
-    }
-}
-
 /// One direction of conversion: decode `from`, resample, encode `to`.
 /// [`Converter::input`] goes user -> API, [`Converter::output`] API -> user.
 pub struct Converter {
@@ -118,15 +100,19 @@ pub struct Converter {
 }
 
 impl Converter {
-    /// User audio -> API audio (PCM16 24 kHz, or G.711 8 kHz when the API-side format is
-    /// pcmu/pcma).
-    pub fn input(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
-        Converter::new(user, api.spec(), quality, "input audio")
+    /// User audio -> the session's wire format.
+    pub fn input(user: Spec, wire: WireFormat, quality: Quality) -> Result<Self, String> {
+        Converter::new(user, wire.spec(), quality, "input audio")
     }
 
-    /// API audio -> user audio.
-    pub fn output(user: Spec, api: ApiFormat, quality: Quality) -> Result<Self, String> {
-        Converter::new(api.spec(), user, quality, "output audio")
+    /// The session's wire format -> user audio.
+    pub fn output(user: Spec, wire: WireFormat, quality: Quality) -> Result<Self, String> {
+        Converter::new(wire.spec(), user, quality, "output audio")
+    }
+
+    /// The source format of this converter.
+    pub fn from_spec(&self) -> Spec {
+        self.from
     }
 
     fn new(from: Spec, to: Spec, quality: Quality, what: &'static str) -> Result<Self, String> {
@@ -297,7 +283,7 @@ mod tests {
                 rate: 24000,
                 encoding: Encoding::Pcm16,
             },
-            ApiFormat::Pcm24k,
+            WireFormat::PCM24K,
             Quality::High,
         )
         .expect("valid");
@@ -314,7 +300,7 @@ mod tests {
                 rate: 8000,
                 encoding: Encoding::Ulaw,
             },
-            ApiFormat::Ulaw8k,
+            WireFormat::Pcmu,
             Quality::High,
         )
         .expect("valid");
@@ -331,35 +317,35 @@ mod tests {
                     rate: 16000,
                     encoding: Encoding::Pcm16,
                 },
-                ApiFormat::Pcm24k,
+                WireFormat::PCM24K,
             ),
             (
                 Spec {
                     rate: 8000,
                     encoding: Encoding::Ulaw,
                 },
-                ApiFormat::Pcm24k,
+                WireFormat::PCM24K,
             ),
             (
                 Spec {
                     rate: 48000,
                     encoding: Encoding::F32,
                 },
-                ApiFormat::Pcm24k,
+                WireFormat::PCM24K,
             ),
             (
                 Spec {
                     rate: 16000,
                     encoding: Encoding::Pcm16,
                 },
-                ApiFormat::Ulaw8k,
+                WireFormat::Pcmu,
             ),
             (
                 Spec {
                     rate: 44100,
                     encoding: Encoding::Alaw,
                 },
-                ApiFormat::Alaw8k,
+                WireFormat::Pcma,
             ),
         ];
         for (user, api) in cases {
@@ -386,15 +372,15 @@ mod tests {
                     } else {
                         // API -> user: feed the API encoding of the same tone.
                         let api_bytes: Vec<u8> = match api {
-                            ApiFormat::Pcm24k => pcm_bytes(&tone(24000, 4800)),
-                            ApiFormat::Ulaw8k => tone(8000, 1600)
+                            WireFormat::Pcmu => tone(8000, 1600)
                                 .iter()
                                 .map(|&v| g711::ulaw_encode_sample(v))
                                 .collect(),
-                            ApiFormat::Alaw8k => tone(8000, 1600)
+                            WireFormat::Pcma => tone(8000, 1600)
                                 .iter()
                                 .map(|&v| g711::alaw_encode_sample(v))
                                 .collect(),
+                            _ => pcm_bytes(&tone(24000, 4800)),
                         };
                         let abps = api.spec().encoding.bytes_per_sample();
                         let mut c = Converter::output(user, api, Quality::High).expect("valid");
@@ -422,7 +408,7 @@ mod tests {
                 rate: 8000,
                 encoding: Encoding::Ulaw,
             },
-            ApiFormat::Alaw8k,
+            WireFormat::Pcma,
             Quality::High,
         )
         .expect("valid");
@@ -442,7 +428,7 @@ mod tests {
                 rate: 16000,
                 encoding: Encoding::F32,
             },
-            ApiFormat::Pcm24k,
+            WireFormat::PCM24K,
             Quality::High,
         )
         .expect("valid");
@@ -454,7 +440,7 @@ mod tests {
                 rate: 0,
                 encoding: Encoding::Pcm16
             },
-            ApiFormat::Pcm24k,
+            WireFormat::PCM24K,
             Quality::High
         )
         .is_err());
@@ -469,12 +455,12 @@ mod tests {
         };
         let x = tone(16000, 16000);
         let mut up = Vec::new();
-        let mut i = Converter::input(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        let mut i = Converter::input(user, WireFormat::PCM24K, Quality::High).expect("valid");
         i.process(&pcm_bytes(&x), &mut up).expect("ok");
         i.flush(&mut up);
         assert_eq!(up.len(), 24000 * 2);
         let mut back = Vec::new();
-        let mut o = Converter::output(user, ApiFormat::Pcm24k, Quality::High).expect("valid");
+        let mut o = Converter::output(user, WireFormat::PCM24K, Quality::High).expect("valid");
         o.process(&up, &mut back).expect("ok");
         o.flush(&mut back);
         let y: Vec<i16> = back

@@ -16,13 +16,16 @@
 use std::mem::MaybeUninit;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::buffer::{with_bytes, Elem};
-use super::errors::invalid_audio;
+use crate::error::CoreError;
+
+fn invalid_audio(_py: Python<'_>, message: impl Into<String>) -> PyErr {
+    CoreError::audio(message).into()
+}
 use crate::audio::resample::{f32_to_i16, OutSample, Quality, Resampler as CoreResampler};
 use crate::audio::{b64, g711};
 
@@ -54,19 +57,23 @@ fn as_arrays_uninit<const N: usize>(b: &mut [MaybeUninit<u8>]) -> &mut [MaybeUni
     unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr().cast(), b.len() / N) }
 }
 
-/// Output shape/type of a resampler call.
+/// What kind of buffer a resampler call got, so it returns the same kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum BufKind {
     Bytes,
     I16,
     F32,
 }
 
-fn kind_of(e: Elem) -> Kind {
+fn value_error(message: impl Into<String>) -> PyErr {
+    CoreError::value(message).into()
+}
+
+fn kind_of(e: Elem) -> BufKind {
     match e {
-        Elem::U8 => Kind::Bytes,
-        Elem::I16 => Kind::I16,
-        Elem::F32 => Kind::F32,
+        Elem::U8 => BufKind::Bytes,
+        Elem::I16 => BufKind::I16,
+        Elem::F32 => BufKind::F32,
     }
 }
 
@@ -101,7 +108,7 @@ fn emit<'py>(
     py: Python<'py>,
     inner: &mut CoreResampler,
     flush: bool,
-    kind: Kind,
+    kind: BufKind,
 ) -> PyResult<Bound<'py, PyAny>> {
     let ch = inner.channels();
     let frames = inner.ready_frames(flush);
@@ -118,17 +125,17 @@ fn emit<'py>(
         }
     }
     Ok(match kind {
-        Kind::Bytes => bytes_with(py, frames * ch * 2, |buf| {
+        BufKind::Bytes => bytes_with(py, frames * ch * 2, |buf| {
             run::<[u8; 2]>(py, inner, flush, as_arrays_uninit(buf));
             Ok(())
         })?
         .into_any(),
-        Kind::I16 => {
+        BufKind::I16 => {
             let (a, data) = new_array::<i16>(py, frames, ch);
             run(py, inner, flush, data);
             a
         }
-        Kind::F32 => {
+        BufKind::F32 => {
             let (a, data) = new_array::<f32>(py, frames, ch);
             run(py, inner, flush, data);
             a
@@ -141,7 +148,7 @@ fn emit<'py>(
 pub struct Resampler {
     inner: CoreResampler,
     /// Output kind of the last `process` call; `flush` returns the same kind.
-    last: Kind,
+    last: BufKind,
 }
 
 #[pymethods]
@@ -149,17 +156,16 @@ impl Resampler {
     #[new]
     #[pyo3(signature = (in_rate, out_rate, channels = 1, quality = "hq"))]
     fn new(in_rate: i64, out_rate: i64, channels: i64, quality: &str) -> PyResult<Self> {
-        let q = Quality::parse(quality).map_err(PyValueError::new_err)?;
-        let rate = |r: i64| {
-            u32::try_from(r).map_err(|_| PyValueError::new_err(format!("invalid sample rate {r}")))
-        };
+        let q = Quality::parse(quality).map_err(value_error)?;
+        let rate =
+            |r: i64| u32::try_from(r).map_err(|_| value_error(format!("invalid sample rate {r}")));
         let ch = usize::try_from(channels)
-            .map_err(|_| PyValueError::new_err(format!("invalid channels {channels}")))?;
-        let inner = CoreResampler::new(rate(in_rate)?, rate(out_rate)?, ch, q)
-            .map_err(PyValueError::new_err)?;
+            .map_err(|_| value_error(format!("invalid channels {channels}")))?;
+        let inner =
+            CoreResampler::new(rate(in_rate)?, rate(out_rate)?, ch, q).map_err(value_error)?;
         Ok(Resampler {
             inner,
-            last: Kind::I16,
+            last: BufKind::I16,
         })
     }
 

@@ -10,23 +10,13 @@
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::errors::invalid_audio;
-
-/// Element type of an audio buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Elem {
-    /// bytes-like (format B/b/c): raw bytes.
-    U8,
-    /// int16 (format h), native little-endian.
-    I16,
-    /// float32 (format f), native little-endian.
-    F32,
-}
+use super::errors::type_name;
+pub use crate::audio::convert::Elem;
+use crate::error::CoreError;
 
 /// Releases a `Py_buffer` filled by `PyObject_GetBuffer` (also on unwind).
 struct Release(*mut ffi::Py_buffer);
@@ -78,14 +68,11 @@ pub fn with_bytes<R>(
     };
     if rc != 0 {
         let _ = PyErr::take(py);
-        let name = obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".into());
-        return Err(PyTypeError::new_err(format!(
-            "{what} expects bytes, bytearray, memoryview or a C-contiguous numpy array, got {name}"
-        )));
+        return Err(CoreError::type_error(format!(
+            "{what} expects bytes, bytearray, memoryview or a C-contiguous numpy array, got {}",
+            type_name(obj)
+        ))
+        .into());
     }
     let _release = Release(raw.as_mut_ptr());
     // SAFETY: initialised by the successful PyObject_GetBuffer above.
@@ -97,15 +84,13 @@ pub fn with_bytes<R>(
         unsafe { CStr::from_ptr(view.format) }.to_bytes()
     };
     let Some(elem) = classify(format, view.itemsize) else {
-        return Err(invalid_audio(
-            py,
-            format!(
-                "{what}: unsupported sample format {:?} (itemsize {}); \
-                 pass bytes or little-endian int16 PCM (numpy dtype int16)",
-                String::from_utf8_lossy(format),
-                view.itemsize
-            ),
-        ));
+        return Err(CoreError::audio(format!(
+            "{what}: unsupported sample format {:?} (itemsize {}); \
+             pass bytes or little-endian int16 PCM (numpy dtype int16)",
+            String::from_utf8_lossy(format),
+            view.itemsize
+        ))
+        .into());
     };
     let len = view.len.max(0) as usize;
     let bytes: &[u8] = if len == 0 || view.buf.is_null() {

@@ -1,15 +1,17 @@
-//! Event objects handed to Python. `AudioEvent` and `AudioInterruptedEvent`
-//! are public; `ServerEvent` is the internal carrier of one server frame,
-//! turned into a fresh dict only when some listener wants one.
+//! The objects the core hands to Python. `AudioEvent` and
+//! `AudioInterruptedEvent` are public; the others are internal carriers the
+//! Python side dispatches on by type (one class per kind of core event, so
+//! there is no code number and no re-dispatch on type strings).
 
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::json::value_to_py;
+use crate::connection::Text;
+use crate::session::{self, DeltaFields, Interrupted};
 
 /// The `audio` event: one decoded chunk of the model's speech.
 #[pyclass(frozen, module = "realtime_ws._core", name = "AudioEvent")]
@@ -76,27 +78,46 @@ pub struct AudioInterruptedEvent {
     pub item_id: String,
     #[pyo3(get)]
     pub content_index: i64,
-    /// The `audio_end_ms` sent in `conversation.item.truncate`.
+    /// The `audio_end_ms` of the truncation.
     #[pyo3(get)]
     pub audio_end_ms: i64,
-    /// Wall time since the first audio delta of the item, in ms.
+    /// Time since the first audio delta of the item, in ms.
     #[pyo3(get)]
     pub elapsed_ms: f64,
-    /// True if a `response.cancel` was requested.
+    /// True if cancelling the response was asked for (a `response.cancel` is
+    /// sent when one is in progress).
     #[pyo3(get)]
     pub cancelled: bool,
+    /// True if `conversation.item.truncate` was sent (false when generation
+    /// had finished and the elapsed time covers all the audio received).
+    #[pyo3(get)]
+    pub truncated: bool,
+}
+
+impl From<Interrupted> for AudioInterruptedEvent {
+    fn from(i: Interrupted) -> Self {
+        AudioInterruptedEvent {
+            item_id: i.item_id,
+            content_index: i.content_index,
+            audio_end_ms: i.audio_end_ms,
+            elapsed_ms: i.elapsed_ms,
+            cancelled: i.cancelled,
+            truncated: i.truncated,
+        }
+    }
 }
 
 #[pymethods]
 impl AudioInterruptedEvent {
     #[new]
-    #[pyo3(signature = (item_id, content_index, audio_end_ms, elapsed_ms, cancelled))]
+    #[pyo3(signature = (item_id, content_index, audio_end_ms, elapsed_ms, cancelled, truncated = true))]
     fn new(
         item_id: String,
         content_index: i64,
         audio_end_ms: i64,
         elapsed_ms: f64,
         cancelled: bool,
+        truncated: bool,
     ) -> Self {
         AudioInterruptedEvent {
             item_id,
@@ -104,6 +125,7 @@ impl AudioInterruptedEvent {
             audio_end_ms,
             elapsed_ms,
             cancelled,
+            truncated,
         }
     }
 
@@ -113,51 +135,61 @@ impl AudioInterruptedEvent {
     }
 
     fn __repr__(&self) -> String {
+        let b = |v: bool| if v { "True" } else { "False" };
         format!(
-            "AudioInterruptedEvent(item_id={:?}, content_index={}, audio_end_ms={}, elapsed_ms={:.1}, cancelled={})",
+            "AudioInterruptedEvent(item_id={:?}, content_index={}, audio_end_ms={}, elapsed_ms={:.1}, cancelled={}, truncated={})",
             self.item_id,
             self.content_index,
             self.audio_end_ms,
             self.elapsed_ms,
-            if self.cancelled { "True" } else { "False" }
+            b(self.cancelled),
+            b(self.truncated)
         )
     }
 }
 
-/// Fields of a delta event, extracted on the tokio thread.
-#[derive(Debug, Clone)]
-pub struct DeltaFields {
-    pub response_id: String,
-    pub item_id: String,
-    pub content_index: i64,
-    pub delta: String,
-}
-
-/// One server frame, classified on the tokio thread.
+/// One server event, classified on a tokio thread.
 #[pyclass(frozen, module = "realtime_ws._core", name = "ServerEvent")]
 pub struct ServerEvent {
-    pub type_name: Option<String>,
-    pub known: bool,
-    pub text: Utf8Bytes,
-    pub value: OnceLock<Value>,
-    pub delta: Option<DeltaFields>,
+    name: Option<&'static str>,
+    type_name: Option<String>,
+    text: Text,
+    value: OnceLock<Value>,
+    delta: Option<DeltaFields>,
+}
+
+impl From<session::ServerEvent> for ServerEvent {
+    fn from(e: session::ServerEvent) -> Self {
+        let value = OnceLock::new();
+        if let Some(v) = e.value {
+            let _ = value.set(v);
+        }
+        ServerEvent {
+            name: e.name,
+            type_name: e.type_name,
+            text: e.text,
+            value,
+            delta: e.delta,
+        }
+    }
 }
 
 #[pymethods]
 impl ServerEvent {
-    /// The event's `type`, or None if it has no string `type`.
+    /// The GA name a known event is emitted under (beta names mapped), or
+    /// None for a generic event (unknown type, or invalid for its type).
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+        self.name.map(|n| PyString::intern(py, n))
+    }
+
+    /// The event's `type` as sent, or None if it has no string `type`.
     #[getter(r#type)]
     fn type_(&self) -> Option<&str> {
         self.type_name.as_deref()
     }
 
-    /// True for a GA event type whose required fields validate.
-    #[getter]
-    fn known(&self) -> bool {
-        self.known
-    }
-
-    /// The frame text as received.
+    /// The frame text as received (secrets redacted).
     #[getter]
     fn text(&self) -> &str {
         self.text.as_str()
@@ -165,18 +197,22 @@ impl ServerEvent {
 
     /// A fresh Python object for the whole event (unknown fields included).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v = match self.value.get() {
-            Some(v) => v,
-            None => {
-                let parsed: Value = serde_json::from_str(self.text.as_str()).unwrap_or(Value::Null);
-                self.value.get_or_init(|| parsed)
-            }
-        };
-        value_to_py(py, v)
+        if let Some(v) = self.value.get() {
+            return value_to_py(py, v);
+        }
+        match serde_json::from_str::<Value>(self.text.as_str()) {
+            Ok(parsed) => value_to_py(py, self.value.get_or_init(|| parsed)),
+            // What serde cannot hold (a lone UTF-16 surrogate), Python's own
+            // parser keeps, as the reference's JSON.parse does.
+            Err(_) => py
+                .import("json")?
+                .call_method1("loads", (self.text.as_str(),)),
+        }
     }
 
-    /// `(response_id, item_id, content_index, delta)` for delta events.
-    fn delta_fields(&self) -> Option<(String, String, i64, String)> {
+    /// `(response_id, item_id, content_index, delta)` of a transcript or text delta.
+    #[getter]
+    fn delta(&self) -> Option<(String, String, i64, String)> {
         self.delta.as_ref().map(|d| {
             (
                 d.response_id.clone(),
@@ -189,8 +225,49 @@ impl ServerEvent {
 
     fn __repr__(&self) -> String {
         format!(
-            "ServerEvent(type={:?}, known={})",
-            self.type_name, self.known
+            "ServerEvent(type={:?}, kind={:?})",
+            self.type_name, self.name
         )
     }
+}
+
+/// The handshake completed.
+#[pyclass(frozen, module = "realtime_ws._core", name = "SocketOpened")]
+pub struct SocketOpened {
+    #[pyo3(get)]
+    pub subprotocol: Option<String>,
+}
+
+/// The socket could not be opened.
+#[pyclass(frozen, module = "realtime_ws._core", name = "ConnectFailed")]
+pub struct ConnectFailed {
+    /// `"invalid_url" | "invalid_header" | "timeout" | "io" | "tls" | "proxy" |
+    /// "http_status" | "handshake" | "closed_before_ready"`
+    #[pyo3(get)]
+    pub kind: &'static str,
+    #[pyo3(get)]
+    pub message: String,
+    #[pyo3(get)]
+    pub status: Option<u16>,
+}
+
+/// The socket ended (the last event of a connection).
+#[pyclass(frozen, module = "realtime_ws._core", name = "SocketClosed")]
+pub struct SocketClosed {
+    #[pyo3(get)]
+    pub code: Option<u16>,
+    #[pyo3(get)]
+    pub reason: String,
+    #[pyo3(get)]
+    pub error: Option<String>,
+}
+
+/// Something the core reports as an `error` event (`source` is "protocol"
+/// for a frame it could not use, "audio" for user audio it had to drop).
+#[pyclass(frozen, module = "realtime_ws._core", name = "CoreNotice")]
+pub struct CoreNotice {
+    #[pyo3(get)]
+    pub source: &'static str,
+    #[pyo3(get)]
+    pub message: String,
 }

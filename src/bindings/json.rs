@@ -2,11 +2,13 @@
 //! events become fresh dicts straight from `serde_json::Value`, and client
 //! events are serialised from dicts straight into the frame text.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use serde_json::Value;
+
+use super::errors::type_name;
+use crate::error::CoreError;
 
 pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
@@ -71,7 +73,7 @@ const MAX_DEPTH: usize = 128;
 /// models can be sent as they are).
 pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyResult<()> {
     if depth > MAX_DEPTH {
-        return Err(PyValueError::new_err("event nests deeper than 128 levels"));
+        return Err(CoreError::value("event nests deeper than 128 levels").into());
     }
     if obj.is_none() {
         out.push_str("null");
@@ -89,7 +91,7 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
     } else if obj.is_instance_of::<PyFloat>() {
         let f: f64 = obj.extract()?;
         if !f.is_finite() {
-            return Err(PyValueError::new_err(format!("{f} is not valid JSON")));
+            return Err(CoreError::value(format!("{f} is not valid JSON")).into());
         }
         out.push_str(
             &serde_json::Number::from_f64(f)
@@ -101,13 +103,10 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
         let mut first = true;
         for (k, v) in d.iter() {
             let key = k.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!(
+                PyErr::from(CoreError::type_error(format!(
                     "event keys must be str, got {}",
-                    k.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
+                    type_name(&k)
+                )))
             })?;
             if !first {
                 out.push(',');
@@ -143,14 +142,11 @@ pub fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> PyR
         let dumped = obj.call_method("model_dump", (), Some(&kwargs))?;
         write_json(&dumped, out, depth + 1)?;
     } else {
-        let name = obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        return Err(PyTypeError::new_err(format!(
-            "object of type {name} is not JSON serializable"
-        )));
+        return Err(CoreError::type_error(format!(
+            "object of type {} is not JSON serializable",
+            type_name(obj)
+        ))
+        .into());
     }
     Ok(())
 }
@@ -159,16 +155,16 @@ fn itoa_i64(i: i64) -> String {
     i.to_string()
 }
 
-/// Parses JSON text into Python objects (used by tests and the mock server).
+/// Parses JSON text into Python objects.
 pub fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| PyValueError::new_err(format!("invalid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| CoreError::value(format!("invalid JSON: {e}")))?;
     value_to_py(py, &v)
 }
 
-/// Converts a Python value to `serde_json::Value` through the writer.
-pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    let mut s = String::new();
+/// Serialises `obj` to JSON text.
+pub fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut s = String::with_capacity(128);
     write_json(obj, &mut s, 0)?;
-    serde_json::from_str(&s).map_err(|e| PyValueError::new_err(format!("invalid JSON: {e}")))
+    Ok(s)
 }

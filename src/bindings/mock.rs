@@ -9,10 +9,10 @@
 use std::sync::{Arc, Once};
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 
+use crate::error::CoreError;
 use crate::mock_server::config::check_close_code;
 use crate::mock_server::script::Script;
 use crate::mock_server::server::Control;
@@ -38,13 +38,19 @@ pub struct MockServer {
 impl MockServer {
     fn live(&self) -> PyResult<Arc<MockServerHandle>> {
         self.handle.lock().clone().ok_or_else(|| {
-            PyRuntimeError::new_err("the mock server is not running; await start() first")
+            PyErr::from(CoreError::user(
+                "the mock server is not running; await start() first",
+            ))
         })
     }
 }
 
+fn value_err(message: impl Into<String>) -> PyErr {
+    CoreError::value(message).into()
+}
+
 fn control_err(e: String) -> PyErr {
-    PyValueError::new_err(e)
+    CoreError::value(e).into()
 }
 
 #[pymethods]
@@ -53,7 +59,8 @@ impl MockServer {
     #[new]
     #[pyo3(signature = (host, port, options_json = "{}"))]
     fn new(host: String, port: u16, options_json: &str) -> PyResult<Self> {
-        let config = MockConfig::from_json(options_json).map_err(PyValueError::new_err)?;
+        let config =
+            MockConfig::from_json(options_json).map_err(|e| PyErr::from(CoreError::value(e)))?;
         Ok(MockServer {
             host,
             port,
@@ -66,42 +73,35 @@ impl MockServer {
     fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         init_async_runtime();
         if self.handle.lock().is_some() {
-            return Err(PyRuntimeError::new_err(
+            return Err(PyErr::from(CoreError::user(
                 "the mock server is already running",
-            ));
+            )));
         }
         let (host, port, slot) = (self.host.clone(), self.port, self.handle.clone());
         let config = self.config.lock().clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let handle = MockServerHandle::start(&host, port, config)
                 .await
-                .map_err(PyErr::from)?;
+                .map_err(|e| {
+                    PyErr::from(CoreError::value(format!(
+                        "cannot start the mock server: {e}"
+                    )))
+                })?;
             let bound = handle.local_addr().port();
             let mut guard = slot.lock();
             if guard.is_some() {
-                return Err(PyRuntimeError::new_err(
+                return Err(PyErr::from(CoreError::user(
                     "the mock server is already running",
-                ));
+                )));
             }
             *guard = Some(Arc::new(handle));
             Ok(bound)
         })
     }
 
-    /// Closes every connection (1001) and the listener.
-    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        init_async_runtime();
-        let handle = self.handle.lock().take();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            if let Some(h) = handle {
-                h.stop().await;
-            }
-            Ok(())
-        })
-    }
-
-    /// Like `stop()`, but blocking (the GIL is released meanwhile). The
-    /// wrapper runs this in an executor thread: a `future_into_py`
+    /// Closes every connection (1001) and the listener, blocking (the GIL is
+    /// released meanwhile). There is no awaitable variant: the wrapper runs
+    /// this in an executor thread, because a `future_into_py`
     /// completion is delivered by a tokio blocking thread that is still
     /// inside `call_soon_threadsafe` when the loop sees the result, and if
     /// the interpreter finalises right then (a script ending with
@@ -180,7 +180,7 @@ impl MockServer {
         match self.handle.lock().clone() {
             Some(h) => h
                 .received_json(conn, event_type)
-                .map_err(PyValueError::new_err),
+                .map_err(|e| PyErr::from(CoreError::value(e))),
             None => Ok("[]".into()),
         }
     }
@@ -190,7 +190,7 @@ impl MockServer {
         match self.handle.lock().clone() {
             Some(h) => h
                 .received_count(conn, event_type)
-                .map_err(PyValueError::new_err),
+                .map_err(|e| PyErr::from(CoreError::value(e))),
             None => Ok(0),
         }
     }
@@ -198,7 +198,9 @@ impl MockServer {
     #[pyo3(signature = (conn = None))]
     fn sent_json(&self, conn: Option<usize>) -> PyResult<String> {
         match self.handle.lock().clone() {
-            Some(h) => h.sent_json(conn).map_err(PyValueError::new_err),
+            Some(h) => h
+                .sent_json(conn)
+                .map_err(|e| PyErr::from(CoreError::value(e))),
             None => Ok("[]".into()),
         }
     }
@@ -219,11 +221,9 @@ impl MockServer {
 
     #[pyo3(signature = (code = 1000, reason = String::new(), conn = None))]
     fn close_connection(&self, code: u16, reason: String, conn: Option<usize>) -> PyResult<()> {
-        check_close_code(code).map_err(PyValueError::new_err)?;
+        check_close_code(code).map_err(|e| PyErr::from(CoreError::value(e)))?;
         if reason.len() > 123 {
-            return Err(PyValueError::new_err(
-                "a close reason is at most 123 bytes of UTF-8",
-            ));
+            return Err(value_err("a close reason is at most 123 bytes of UTF-8"));
         }
         self.live()?
             .control(conn, Control::Close { code, reason })
@@ -247,13 +247,13 @@ impl MockServer {
     /// Replaces the scripted responses (a JSON array).
     fn set_responses_json(&self, responses_json: &str) -> PyResult<()> {
         let list: Vec<Value> = serde_json::from_str(responses_json)
-            .map_err(|e| PyValueError::new_err(format!("responses must be a JSON array: {e}")))?;
+            .map_err(|e| value_err(format!("responses must be a JSON array: {e}")))?;
         let scripts = list
             .iter()
             .enumerate()
             .map(|(i, v)| Script::from_value(v).map_err(|e| format!("responses[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(PyValueError::new_err)?;
+            .map_err(|e| PyErr::from(CoreError::value(e)))?;
         match self.handle.lock().clone() {
             Some(h) => h.set_responses(scripts),
             // Not started yet: they become the initial queue.

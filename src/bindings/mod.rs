@@ -1,4 +1,5 @@
-//! Everything that touches Python. The rest of the crate is pure Rust.
+//! Everything that touches Python: thin `#[pyclass]` wrappers, conversions,
+//! the error mapping. No per-frame rule lives here (those are in `session`).
 
 pub mod audio;
 pub mod buffer;
@@ -9,8 +10,9 @@ pub mod json;
 pub mod mock;
 pub mod transport;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::error::CoreError;
 
 /// Milliseconds on the monotonic clock the core uses for playback tracking.
 #[pyfunction]
@@ -27,27 +29,14 @@ pub fn audio_end_ms(elapsed_ms: f64, audio_length_ms: f64) -> i64 {
 /// Sets the tokio worker count; only before the first connection.
 #[pyfunction]
 pub fn configure_runtime(workers: usize) -> PyResult<()> {
-    crate::runtime::configure_workers(workers).map_err(PyValueError::new_err)
+    Ok(crate::runtime::configure_workers(workers).map_err(CoreError::value)?)
 }
 
-/// Worker threads of the shared runtime (starts it if needed).
+/// Whether a sending thread writes its frame to the socket itself (default)
+/// or hands it to the socket task (for measuring one against the other).
 #[pyfunction]
-pub fn runtime_workers() -> usize {
-    crate::runtime::workers()
-}
-
-/// JSON text -> Python objects, with the core's parser.
-#[pyfunction]
-pub fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    json::loads(py, text)
-}
-
-/// Python objects -> JSON text, with the core's serialiser.
-#[pyfunction]
-pub fn dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    let mut s = String::new();
-    json::write_json(obj, &mut s, 0)?;
-    Ok(s)
+pub fn set_direct_write(on: bool) {
+    crate::connection::socket::set_direct_write(on);
 }
 
 /// Live Rust heap bytes, or with `peak=True` the most live at once since the

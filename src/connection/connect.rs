@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::client::Response;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
+use super::handshake::{self, Redactor, ResponseHead};
 use super::net::NetStream;
+use super::socket::Io;
 use crate::audio::b64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +32,14 @@ pub enum ConnectErrorKind {
 /// The reference's message for a socket that closes before it opens.
 pub const CLOSED_BEFORE_READY: &str = "WebSocket closed before the connection was ready.";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectError {
     pub kind: ConnectErrorKind,
     pub message: String,
 }
 
 impl ConnectError {
-    fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
         ConnectError {
             kind,
             message: message.into(),
@@ -68,7 +64,8 @@ pub struct ConnectConfig {
     pub proxy: Option<String>,
     /// Extra trusted roots (PEM) on top of the platform's.
     pub extra_ca_pem: Option<Vec<u8>>,
-    pub ws: WebSocketConfig,
+    /// Secrets to keep out of server-provided text (error bodies).
+    pub redactor: Redactor,
 }
 
 /// `scheme://host:port/path`, without query or credentials: safe to print.
@@ -200,55 +197,93 @@ async fn tcp_via_proxy(proxy: &str, host: &str, port: u16) -> Result<TcpStream, 
     Ok(s)
 }
 
-fn map_ws_error(e: WsError) -> ConnectError {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
-    let closed_early = match &e {
-        WsError::Protocol(ProtocolError::HandshakeIncomplete) => true,
-        WsError::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::BrokenPipe
-        ),
-        _ => false,
-    };
-    if closed_early {
-        return ConnectError::new(
-            ConnectErrorKind::ClosedBeforeReady,
-            format!("{CLOSED_BEFORE_READY} (the server closed the connection during the handshake: {e})"),
-        );
-    }
-    match e {
-        WsError::Http(resp) => {
-            let status = resp.status().as_u16();
-            let body = resp
-                .body()
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned())
-                .unwrap_or_default();
-            let reason = resp.status().canonical_reason().unwrap_or("");
-            let mut msg = format!("server refused the WebSocket upgrade: HTTP {status} {reason}");
-            if !body.trim().is_empty() {
-                msg.push_str(": ");
-                msg.push_str(body.trim());
-            }
-            ConnectError::new(ConnectErrorKind::HttpStatus(status), msg)
-        }
-        WsError::Io(io) => ConnectError::new(
-            ConnectErrorKind::Io,
-            format!("I/O error during handshake: {io}"),
-        ),
-        WsError::Tls(t) => ConnectError::new(ConnectErrorKind::Tls, format!("TLS error: {t}")),
-        other => ConnectError::new(
-            ConnectErrorKind::Handshake,
-            format!("WebSocket handshake failed: {other}"),
-        ),
-    }
+/// What `open` produces: the transport after the upgrade, and what the
+/// server sent right after its 101 answer (WebSocket frames already read).
+pub struct Connected {
+    pub io: Io,
+    pub leftover: Vec<u8>,
+    pub subprotocol: Option<String>,
 }
 
-async fn open_inner(
+fn io_error(stage: &str, e: std::io::Error) -> ConnectError {
+    use std::io::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted
+    ) {
+        return ConnectError::new(
+            ConnectErrorKind::ClosedBeforeReady,
+            format!(
+                "{CLOSED_BEFORE_READY} (the server closed the connection during the {stage}: {e})"
+            ),
+        );
+    }
+    ConnectError::new(
+        ConnectErrorKind::Io,
+        format!("I/O error during the {stage}: {e}"),
+    )
+}
+
+/// Reads a refused answer's body: `Content-Length` bytes, or until the server
+/// closes, at most 4 KiB and 1 s (it only decorates the error message).
+async fn read_body(stream: &mut NetStream, head: &ResponseHead, mut body: Vec<u8>) -> Vec<u8> {
+    let want = head.content_length().unwrap_or(4096).min(4096);
+    let mut chunk = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while body.len() < want {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    body.truncate(want);
+    body
+}
+
+/// The upgrade: request out, response head in; leftover bytes are frames.
+async fn upgrade(
+    stream: &mut NetStream,
+    url: &Url,
     cfg: &ConnectConfig,
-) -> Result<(WebSocketStream<NetStream>, Response), ConnectError> {
+) -> Result<(Option<String>, Vec<u8>), ConnectError> {
+    let req = handshake::build_request(url, &cfg.headers, &cfg.subprotocols, rand::random())?;
+    stream
+        .write_all(&req.bytes)
+        .await
+        .map_err(|e| io_error("handshake", e))?;
+    stream.flush().await.map_err(|e| io_error("handshake", e))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let head = loop {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| io_error("handshake", e))?;
+        if n == 0 {
+            return Err(ConnectError::new(
+                ConnectErrorKind::ClosedBeforeReady,
+                format!(
+                    "{CLOSED_BEFORE_READY} (the server closed the connection during the handshake)"
+                ),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(head) = handshake::parse_head(&buf)? {
+            break head;
+        }
+    };
+    let rest = buf.split_off(head.len);
+    if head.status != 101 {
+        let body = read_body(stream, &head, rest).await;
+        return Err(handshake::refused(&head, &body, &cfg.redactor));
+    }
+    let subprotocol = handshake::check_upgrade(&req, &head)?;
+    Ok((subprotocol, rest))
+}
+
+async fn open_inner(cfg: &ConnectConfig) -> Result<Connected, ConnectError> {
     let url = Url::parse(&cfg.url).map_err(|e| {
         ConnectError::new(ConnectErrorKind::InvalidUrl, format!("invalid URL: {e}"))
     })?;
@@ -271,39 +306,8 @@ async fn open_inner(
     let port = url
         .port_or_known_default()
         .unwrap_or(if tls { 443 } else { 80 });
-
-    let mut request = cfg.url.as_str().into_client_request().map_err(|e| {
-        ConnectError::new(ConnectErrorKind::InvalidUrl, format!("invalid URL: {e}"))
-    })?;
-    {
-        let headers = request.headers_mut();
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                ConnectError::new(
-                    ConnectErrorKind::InvalidHeader,
-                    format!("invalid header name {k:?}"),
-                )
-            })?;
-            // The value is never echoed: it may be a key.
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                ConnectError::new(
-                    ConnectErrorKind::InvalidHeader,
-                    format!("invalid value for header {k:?} (control characters or non-ASCII)"),
-                )
-            })?;
-            headers.append(name, value);
-        }
-        if !cfg.subprotocols.is_empty() {
-            let joined = cfg.subprotocols.join(", ");
-            let value = HeaderValue::from_str(&joined).map_err(|_| {
-                ConnectError::new(
-                    ConnectErrorKind::InvalidHeader,
-                    "invalid subprotocol (control characters or non-ASCII)",
-                )
-            })?;
-            headers.insert("sec-websocket-protocol", value);
-        }
-    }
+    // Checked before any byte is sent: a bad header must not half-open a connection.
+    handshake::build_request(&url, &cfg.headers, &cfg.subprotocols, [0; 16])?;
 
     let tcp = match &cfg.proxy {
         Some(p) => tcp_via_proxy(p, &host, port).await?,
@@ -318,7 +322,7 @@ async fn open_inner(
     };
     let _ = tcp.set_nodelay(true);
 
-    let stream = if tls {
+    let mut stream = if tls {
         let config = tls_config(cfg.extra_ca_pem.as_deref())?;
         let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
             ConnectError::new(
@@ -339,16 +343,28 @@ async fn open_inner(
     } else {
         NetStream::Plain(tcp)
     };
-
-    tokio_tungstenite::client_async_with_config(request, stream, Some(cfg.ws))
-        .await
-        .map_err(map_ws_error)
+    let (subprotocol, leftover) = upgrade(&mut stream, &url, cfg).await?;
+    let io = match stream {
+        NetStream::Plain(tcp) => Io::Plain(Arc::new(tcp)),
+        NetStream::Tls(t) => {
+            // Plaintext rustls already decrypted stays in the connection; the
+            // socket task reads it before waiting for the socket.
+            let (tcp, conn) = (*t).into_inner();
+            Io::Tls {
+                tcp: Arc::new(tcp),
+                tls: Box::new(conn),
+            }
+        }
+    };
+    Ok(Connected {
+        io,
+        leftover,
+        subprotocol,
+    })
 }
 
-/// Opens the socket, within `connect_timeout`.
-pub async fn open(
-    cfg: &ConnectConfig,
-) -> Result<(WebSocketStream<NetStream>, Response), ConnectError> {
+/// Opens the socket and upgrades it, within `connect_timeout`.
+pub async fn open(cfg: &ConnectConfig) -> Result<Connected, ConnectError> {
     match tokio::time::timeout(cfg.connect_timeout, open_inner(cfg)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::new(

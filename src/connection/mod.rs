@@ -1,10 +1,17 @@
-//! The socket: connect (URL, headers, subprotocols, proxy, TLS, timeout), the
-//! reader and writer tasks, keepalive and close. No pyo3 here; the bindings
-//! plug in through the `FrameSink` trait.
+//! The socket: connect (URL, headers, TLS, proxy, timeout), the WebSocket
+//! handshake and framing (our own, sans-I/O: `handshake`, `codec`), the shared
+//! write side (`socket`) and the one task per socket (`task`). No pyo3 here;
+//! the bindings plug in through the `FrameSink` trait.
 
+pub mod codec;
 pub mod connect;
+pub mod handshake;
 pub mod net;
-pub mod tasks;
+pub mod socket;
+pub mod task;
 
-pub use connect::{open, ConnectConfig, ConnectError, ConnectErrorKind};
-pub use tasks::{spawn_session, FrameSink, Outgoing, SessionOptions, SocketEnd};
+pub use codec::{Message, Text};
+pub use connect::{open, ConnectConfig, ConnectError, ConnectErrorKind, Connected};
+pub use handshake::Redactor;
+pub use socket::{SendError, Socket};
+pub use task::{run, FrameSink, SocketEnd, SocketOptions};

@@ -42,15 +42,26 @@ pub fn item_retrieve(item_id: &str) -> String {
     json!({"type": "conversation.item.retrieve", "item_id": item_id}).to_string()
 }
 
-/// A `response.create` event: `base` is the caller's whole event for a manual
-/// request (kept as given), `None` for an automatic one. The `event_id` is set
-/// unless the caller already chose one.
-pub fn response_create(base: Option<&serde_json::Map<String, Value>>, event_id: &str) -> String {
-    let mut ev = base.cloned().unwrap_or_default();
-    ev.insert("type".into(), Value::from("response.create"));
-    ev.entry("event_id")
-        .or_insert_with(|| Value::from(event_id));
-    Value::Object(ev).to_string()
+/// An automatic `response.create` with the sequencer's `event_id`.
+pub fn response_create(event_id: &str) -> String {
+    json!({"type": "response.create", "event_id": event_id}).to_string()
+}
+
+/// The caller's event (JSON object text) with `"event_id"` added as its first
+/// key, without parsing it: the text came from the client's own serialiser.
+pub fn with_event_id(object_text: &str, event_id: &str) -> String {
+    let id = Value::from(event_id).to_string();
+    let body = object_text.trim_start();
+    let rest = body.strip_prefix('{').unwrap_or(body);
+    let empty = rest.trim_start().starts_with('}');
+    let mut out = String::with_capacity(object_text.len() + id.len() + 14);
+    out.push_str("{\"event_id\":");
+    out.push_str(&id);
+    if !empty {
+        out.push(',');
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -67,14 +78,16 @@ mod tests {
     }
 
     #[test]
-    fn response_create_keeps_caller_event_id() {
-        let mut m = serde_json::Map::new();
-        m.insert("event_id".into(), "mine".into());
-        m.insert("response".into(), json!({"instructions": "x"}));
-        let v: Value = serde_json::from_str(&response_create(Some(&m), "gen_1")).expect("json");
-        assert_eq!(v["event_id"], "mine");
-        assert_eq!(v["response"]["instructions"], "x");
-        let v: Value = serde_json::from_str(&response_create(None, "gen_2")).expect("json");
+    fn event_id_is_added_without_parsing() {
+        let text = r#"{"type":"response.create","response":{"instructions":"x"}}"#;
+        let v: Value = serde_json::from_str(&with_event_id(text, "gen_1")).expect("json");
+        assert_eq!(
+            v,
+            json!({"type": "response.create", "event_id": "gen_1", "response": {"instructions": "x"}})
+        );
+        let v: Value = serde_json::from_str(&with_event_id(" { } ", "q\"")).expect("json");
+        assert_eq!(v, json!({"event_id": "q\""}));
+        let v: Value = serde_json::from_str(&response_create("gen_2")).expect("json");
         assert_eq!(v, json!({"type": "response.create", "event_id": "gen_2"}));
     }
 

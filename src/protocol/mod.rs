@@ -2,7 +2,8 @@
 //! builders and the response.create sequencer. Pure Rust (no pyo3).
 
 pub mod client;
-mod known;
+mod known_beta;
+mod known_ga;
 pub mod sequencer;
 pub mod server;
 
@@ -15,6 +16,9 @@ pub enum JsonKind {
     Bool,
     Obj,
     Arr,
+    /// Present with any value, `null` included (zod's required `z.any()`).
+    Present,
+    /// Present and not `null`.
     Any,
 }
 
@@ -28,12 +32,14 @@ impl JsonKind {
             JsonKind::Bool => v.is_boolean(),
             JsonKind::Obj => v.is_object(),
             JsonKind::Arr => v.is_array(),
+            JsonKind::Present => true,
             JsonKind::Any => !matches!(v, Value::Null),
         }
     }
 }
 
-pub use known::{KNOWN_BETA_SERVER_EVENTS, KNOWN_SERVER_EVENTS};
+pub use known_beta::KNOWN_BETA_SERVER_EVENTS;
+pub use known_ga::{KNOWN_SERVER_EVENTS, REFERENCE_VERSION};
 
 /// Which event vocabulary the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,8 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
 use super::client;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +21,18 @@ pub enum Control {
     CancelRequested,
 }
 
-/// A queued request: `None` is automatic, `Some(event)` a manual event.
-type Req = Option<Map<String, Value>>;
+/// A queued request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Req {
+    /// `{"type": "response.create"}`: coalesced with its neighbours.
+    Auto,
+    /// The caller's own event as JSON text (an object), and its `event_id`
+    /// if it has one; sent as given.
+    Manual {
+        text: String,
+        event_id: Option<String>,
+    },
+}
 
 #[derive(Debug)]
 struct InFlight {
@@ -88,10 +96,10 @@ impl Sequencer {
     }
 
     /// Queues a request and returns the frame to send now, if any.
-    pub fn request(&mut self, manual: Req) -> Option<String> {
+    pub fn request(&mut self, req: Req) -> Option<String> {
         let v = self.next_version;
         self.next_version += 1;
-        self.queue.insert(v, manual);
+        self.queue.insert(v, req);
         self.pump()
     }
 
@@ -103,28 +111,37 @@ impl Sequencer {
         let (&first, first_req) = self.queue.iter().next()?;
         let mut covered = Vec::new();
         let frame;
-        if let Some(event) = first_req.clone() {
+        if let Req::Manual { text, event_id } = first_req.clone() {
             self.queue.remove(&first);
-            let event_id = match event.get("event_id").and_then(Value::as_str) {
-                Some(id) => id.to_owned(),
-                None => self.next_event_id(),
+            let (frame_text, event_id) = match event_id {
+                Some(id) => (text, id),
+                None => {
+                    let id = self.next_event_id();
+                    (client::with_event_id(&text, &id), id)
+                }
             };
-            frame = client::response_create(Some(&event), &event_id);
-            covered.push((first, Some(event)));
+            frame = frame_text;
+            covered.push((
+                first,
+                Req::Manual {
+                    text: String::new(),
+                    event_id: None,
+                },
+            ));
             self.in_flight = Some(InFlight { event_id, covered });
         } else {
             let autos: Vec<u64> = self
                 .queue
                 .iter()
-                .take_while(|(_, r)| r.is_none())
+                .take_while(|(_, r)| **r == Req::Auto)
                 .map(|(v, _)| *v)
                 .collect();
             for v in autos {
                 self.queue.remove(&v);
-                covered.push((v, None));
+                covered.push((v, Req::Auto));
             }
             let event_id = self.next_event_id();
-            frame = client::response_create(None, &event_id);
+            frame = client::response_create(&event_id);
             self.in_flight = Some(InFlight { event_id, covered });
         }
         self.control = Control::CreateRequested;
@@ -182,9 +199,11 @@ impl Sequencer {
             return None;
         }
         if let Some(flight) = self.in_flight.take() {
-            for (v, req) in flight.covered {
-                if req.is_none() {
-                    self.queue.insert(v, None);
+            // The failed request itself is dropped; later automatic requests it
+            // had folded in still want a response.
+            for (v, req) in flight.covered.into_iter().skip(1) {
+                if req == Req::Auto {
+                    self.queue.insert(v, Req::Auto);
                 }
             }
         }
@@ -211,23 +230,23 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn parse(s: &str) -> Value {
         serde_json::from_str(s).expect("json")
     }
 
     fn manual(response: Value) -> Req {
-        let mut m = Map::new();
-        m.insert("type".into(), "response.create".into());
-        m.insert("response".into(), response);
-        Some(m)
+        Req::Manual {
+            text: json!({"type": "response.create", "response": response}).to_string(),
+            event_id: None,
+        }
     }
 
     #[test]
     fn first_request_is_sent_at_once_with_generated_id() {
         let mut s = Sequencer::new();
-        let f = parse(&s.request(None).expect("sent"));
+        let f = parse(&s.request(Req::Auto).expect("sent"));
         assert_eq!(
             f,
             json!({"type":"response.create","event_id":"realtime_ws_response_create_1"})
@@ -238,9 +257,9 @@ mod tests {
     #[test]
     fn autos_coalesce_while_a_create_is_in_flight() {
         let mut s = Sequencer::new();
-        assert!(s.request(None).is_some());
-        assert!(s.request(None).is_none());
-        assert!(s.request(None).is_none());
+        assert!(s.request(Req::Auto).is_some());
+        assert!(s.request(Req::Auto).is_none());
+        assert!(s.request(Req::Auto).is_none());
         assert!(s.on_response_created().is_none());
         let f = s.on_response_done().expect("one coalesced create");
         assert_eq!(parse(&f)["event_id"], "realtime_ws_response_create_2");
@@ -252,9 +271,9 @@ mod tests {
     fn manual_override_stays_separate_from_autos() {
         let mut s = Sequencer::new();
         s.on_response_created();
-        assert!(s.request(None).is_none());
+        assert!(s.request(Req::Auto).is_none());
         assert!(s.request(manual(json!({"instructions":"x"}))).is_none());
-        assert!(s.request(None).is_none());
+        assert!(s.request(Req::Auto).is_none());
         let first = parse(&s.on_response_done().expect("auto"));
         assert!(first.get("response").is_none());
         s.on_response_created();
@@ -266,14 +285,27 @@ mod tests {
     }
 
     #[test]
-    fn linked_error_requeues_autos_and_drops_manual() {
+    fn linked_error_drops_the_failed_create_and_requeues_later_autos() {
         let mut s = Sequencer::new();
-        let id = parse(&s.request(None).expect("sent"))["event_id"].clone();
-        assert!(s.request(None).is_none());
+        let id = parse(&s.request(Req::Auto).expect("sent"))["event_id"].clone();
+        // A lone auto request that fails is not retried (reference 0.20).
+        assert!(s.on_error(id.as_str(), None, None).is_none());
+        assert_eq!(s.queued(), 0);
+        assert_eq!(s.control(), Control::Free);
+        // An auto folded into a failed create (queued while it was in flight,
+        // coalesced when it was sent) is retried once.
+        let mut s = Sequencer::new();
+        s.on_response_created();
+        s.request(Req::Auto);
+        s.request(Req::Auto);
+        let id = parse(&s.on_response_done().expect("coalesced"))["event_id"].clone();
         // Unrelated error: nothing changes.
         assert!(s.on_error(Some("other"), None, None).is_none());
         let retry = s.on_error(id.as_str(), None, None).expect("retried");
         assert_eq!(parse(&retry)["type"], "response.create");
+        assert!(s
+            .on_error(parse(&retry)["event_id"].as_str(), None, None)
+            .is_none());
         // A manual create that fails is not retried.
         let mut s = Sequencer::new();
         let f = parse(&s.request(manual(json!({}))).expect("sent"));
@@ -284,7 +316,7 @@ mod tests {
     #[test]
     fn unlinked_error_matches_by_code_or_message() {
         let mut s = Sequencer::new();
-        s.request(None);
+        s.request(Req::Auto);
         assert!(s
             .on_error(None, Some("invalid_value"), Some("nope"))
             .is_none());
@@ -295,12 +327,12 @@ mod tests {
                 Some("conversation_already_has_active_response_create"),
                 None
             )
-            .is_some());
+            .is_none());
+        assert_eq!(s.control(), Control::Free, "released by its code");
         let mut s = Sequencer::new();
-        s.request(None);
-        assert!(s
-            .on_error(None, None, Some("bad response.create payload"))
-            .is_some());
+        s.request(Req::Auto);
+        s.on_error(None, None, Some("bad response.create payload"));
+        assert_eq!(s.control(), Control::Free, "released by its message");
     }
 
     #[test]
@@ -313,25 +345,44 @@ mod tests {
         assert!(s.can_cancel());
         s.on_cancel_sent();
         assert!(!s.can_cancel());
-        assert!(s.request(None).is_none());
+        assert!(s.request(Req::Auto).is_none());
         assert!(s.on_response_done().is_some());
     }
 
     #[test]
     fn caller_event_id_is_kept_and_reset_drops_everything() {
+        let mine = || Req::Manual {
+            text: r#"{"type":"response.create","event_id":"mine"}"#.into(),
+            event_id: Some("mine".into()),
+        };
         let mut s = Sequencer::new();
         s.on_response_created();
-        let mut m = Map::new();
-        m.insert("event_id".into(), "mine".into());
-        assert!(s.request(Some(m)).is_none());
+        assert!(s.request(mine()).is_none());
         s.reset();
         assert!(s.on_response_done().is_none());
         assert_eq!(s.queued(), 0);
         assert_eq!(s.generation(), 1);
-        let mut m = Map::new();
-        m.insert("event_id".into(), "mine".into());
-        let f = parse(&s.request(Some(m)).expect("sent"));
+        let f = parse(&s.request(mine()).expect("sent"));
         assert_eq!(f["event_id"], "mine");
         assert_eq!(s.in_flight_event_id(), Some("mine"));
+    }
+
+    #[test]
+    fn a_server_rejecting_every_create_gets_one_create_per_request() {
+        // Issue 12 #1: 1 create, not a create/error loop.
+        let mut s = Sequencer::new();
+        let mut sent = 0;
+        let mut next = s.request(Req::Auto);
+        while let Some(f) = next.take() {
+            sent += 1;
+            assert!(sent < 10, "retry loop");
+            let id = parse(&f)["event_id"].clone();
+            next = s.on_error(
+                id.as_str(),
+                Some("conversation_already_has_active_response"),
+                None,
+            );
+        }
+        assert_eq!(sent, 1);
     }
 }

@@ -18,7 +18,7 @@ use super::{Dialect, JsonKind, KNOWN_BETA_SERVER_EVENTS, KNOWN_SERVER_EVENTS};
 
 /// Server event types the core acts on. Everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum EventKind {
     AudioDelta,
     AudioDone,
     AudioTranscriptDelta,
@@ -36,27 +36,57 @@ pub enum Kind {
     Other,
 }
 
-impl Kind {
-    /// The kind of a GA or beta event name (beta names map to their GA kind).
-    pub fn of(type_name: &str) -> Kind {
-        match type_name {
-            "response.output_audio.delta" | "response.audio.delta" => Kind::AudioDelta,
-            "response.output_audio.done" | "response.audio.done" => Kind::AudioDone,
-            "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
-                Kind::AudioTranscriptDelta
+/// Beta event names and the GA names they are emitted under: the only place
+/// the two vocabularies meet.
+pub const BETA_TO_GA: &[(&str, &str)] = &[
+    ("response.audio.delta", "response.output_audio.delta"),
+    ("response.audio.done", "response.output_audio.done"),
+    (
+        "response.audio_transcript.delta",
+        "response.output_audio_transcript.delta",
+    ),
+    (
+        "response.audio_transcript.done",
+        "response.output_audio_transcript.done",
+    ),
+    ("response.text.delta", "response.output_text.delta"),
+    ("response.text.done", "response.output_text.done"),
+];
+
+/// The name a known event is emitted under: its own GA name, or for a beta
+/// event the GA name it maps to. `None` for a type the dialect does not know.
+pub fn canonical_name(type_name: &str, dialect: Dialect) -> Option<&'static str> {
+    let (key, _) = table(dialect).get_key_value(type_name)?;
+    Some(match dialect {
+        Dialect::Ga => key,
+        Dialect::Beta => BETA_TO_GA
+            .iter()
+            .find(|(b, _)| b == key)
+            .map_or(*key, |(_, ga)| ga),
+    })
+}
+
+impl EventKind {
+    /// The kind of a canonical (GA) event name.
+    pub fn of(name: &str) -> EventKind {
+        match name {
+            "response.output_audio.delta" => EventKind::AudioDelta,
+            "response.output_audio.done" => EventKind::AudioDone,
+            "response.output_audio_transcript.delta" => EventKind::AudioTranscriptDelta,
+            "response.output_text.delta" => EventKind::OutputTextDelta,
+            "response.created" => EventKind::ResponseCreated,
+            "response.done" => EventKind::ResponseDone,
+            "session.created" => EventKind::SessionCreated,
+            "session.updated" => EventKind::SessionUpdated,
+            "input_audio_buffer.speech_started" => EventKind::SpeechStarted,
+            "error" => EventKind::Error,
+            "conversation.item.input_audio_transcription.completed" => {
+                EventKind::TranscriptionCompleted
             }
-            "response.output_text.delta" | "response.text.delta" => Kind::OutputTextDelta,
-            "response.created" => Kind::ResponseCreated,
-            "response.done" => Kind::ResponseDone,
-            "session.created" => Kind::SessionCreated,
-            "session.updated" => Kind::SessionUpdated,
-            "input_audio_buffer.speech_started" => Kind::SpeechStarted,
-            "error" => Kind::Error,
-            "conversation.item.input_audio_transcription.completed" => Kind::TranscriptionCompleted,
-            "conversation.item.truncated" => Kind::ItemTruncated,
-            "response.mcp_call.in_progress" => Kind::McpCallInProgress,
-            "mcp_list_tools.in_progress" => Kind::McpListToolsInProgress,
-            _ => Kind::Other,
+            "conversation.item.truncated" => EventKind::ItemTruncated,
+            "response.mcp_call.in_progress" => EventKind::McpCallInProgress,
+            "mcp_list_tools.in_progress" => EventKind::McpListToolsInProgress,
+            _ => EventKind::Other,
         }
     }
 }
@@ -146,7 +176,9 @@ where
 /// A delta event whose required fields are all present.
 #[derive(Debug)]
 pub struct Delta<'a> {
-    pub kind: Kind,
+    pub kind: EventKind,
+    /// The GA name it is emitted under.
+    pub name: &'static str,
     pub type_name: Cow<'a, str>,
     pub event_id: Cow<'a, str>,
     pub response_id: Cow<'a, str>,
@@ -161,12 +193,13 @@ pub enum Frame<'a> {
     /// An audio/transcript/text delta with all required fields (fast path).
     Delta(Delta<'a>),
     /// Any other JSON value. `type_name` is the string `type` if there is one;
-    /// `known` is true when the type is a GA type and the event validates.
+    /// `name` is the GA name a known, valid event is emitted under (`None`
+    /// for unknown types and events that fail validation: "generic").
     Parsed {
         value: Value,
         type_name: Option<String>,
-        kind: Kind,
-        known: bool,
+        kind: EventKind,
+        name: Option<&'static str>,
     },
 }
 
@@ -196,58 +229,96 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFrame> {
     if looks_like_delta(text) {
         if let Ok(h) = serde_json::from_str::<DeltaHead<'_>>(text) {
-            let kind = Kind::of(&h.type_name);
-            if is_known_type(&h.type_name, dialect)
-                && matches!(
+            if let Some(name) = canonical_name(&h.type_name, dialect) {
+                let kind = EventKind::of(name);
+                if matches!(
                     kind,
-                    Kind::AudioDelta | Kind::AudioTranscriptDelta | Kind::OutputTextDelta
-                )
-            {
-                if let (
-                    Some(event_id),
-                    Some(response_id),
-                    Some(item_id),
-                    Some(_),
-                    Some(ci),
-                    Some(delta),
-                ) = (
-                    h.event_id,
-                    h.response_id,
-                    h.item_id,
-                    h.output_index,
-                    h.content_index,
-                    h.delta,
+                    EventKind::AudioDelta
+                        | EventKind::AudioTranscriptDelta
+                        | EventKind::OutputTextDelta
                 ) {
-                    return Ok(Frame::Delta(Delta {
-                        kind,
-                        type_name: h.type_name,
-                        event_id,
-                        response_id,
-                        item_id,
-                        content_index: ci,
-                        delta,
-                    }));
+                    if let (
+                        Some(event_id),
+                        Some(response_id),
+                        Some(item_id),
+                        Some(_),
+                        Some(ci),
+                        Some(delta),
+                    ) = (
+                        h.event_id,
+                        h.response_id,
+                        h.item_id,
+                        h.output_index,
+                        h.content_index,
+                        h.delta,
+                    ) {
+                        return Ok(Frame::Delta(Delta {
+                            kind,
+                            name,
+                            type_name: h.type_name,
+                            event_id,
+                            response_id,
+                            item_id,
+                            content_index: ci,
+                            delta,
+                        }));
+                    }
                 }
             }
         }
     }
     let value: Value = serde_json::from_str(text).map_err(|e| MalformedFrame(e.to_string()))?;
-    let (type_name, known) = match &value {
+    let (type_name, name) = match &value {
         Value::Object(map) => match map.get("type").and_then(Value::as_str) {
-            Some(t) => (Some(t.to_owned()), validate_known(t, map, dialect)),
-            None => (None, false),
+            Some(t) => {
+                let name = if validate_known(t, map, dialect) {
+                    canonical_name(t, dialect)
+                } else {
+                    None
+                };
+                (Some(t.to_owned()), name)
+            }
+            None => (None, None),
         },
-        _ => (None, false),
+        _ => (None, None),
     };
-    let kind = match (&type_name, known) {
-        (Some(t), true) => Kind::of(t),
-        _ => Kind::Other,
-    };
+    let kind = name.map_or(EventKind::Other, EventKind::of);
+    if let (Some(name), Value::Object(map)) = (name, &value) {
+        if matches!(
+            kind,
+            EventKind::AudioDelta | EventKind::AudioTranscriptDelta | EventKind::OutputTextDelta
+        ) {
+            // A delta whose `type` is not at the front: same event, slow path.
+            let s = |k: &str| {
+                map.get(k)
+                    .and_then(Value::as_str)
+                    .map(|v| Cow::Owned(v.to_owned()))
+            };
+            if let (Some(event_id), Some(response_id), Some(item_id), Some(delta), Some(ci)) = (
+                s("event_id"),
+                s("response_id"),
+                s("item_id"),
+                s("delta"),
+                map.get("content_index").and_then(Value::as_i64),
+            ) {
+                return Ok(Frame::Delta(Delta {
+                    kind,
+                    name,
+                    type_name: Cow::Owned(type_name.unwrap_or_default()),
+                    event_id,
+                    response_id,
+                    item_id,
+                    content_index: ci,
+                    delta,
+                }));
+            }
+        }
+    }
     Ok(Frame::Parsed {
         value,
         type_name,
         kind,
-        known,
+        name,
     })
 }
 
@@ -261,7 +332,7 @@ mod tests {
     fn audio_delta_takes_the_fast_path_and_borrows() {
         match classify(AUDIO, Dialect::Ga).expect("json") {
             Frame::Delta(d) => {
-                assert_eq!(d.kind, Kind::AudioDelta);
+                assert_eq!(d.kind, EventKind::AudioDelta);
                 assert_eq!(d.item_id, "i1");
                 assert!(matches!(d.delta, Cow::Borrowed(_)));
             }
@@ -282,9 +353,9 @@ mod tests {
     fn delta_missing_event_id_is_generic() {
         let t = r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"AAAA"}"#;
         match classify(t, Dialect::Ga).expect("json") {
-            Frame::Parsed { known, kind, .. } => {
-                assert!(!known);
-                assert_eq!(kind, Kind::Other);
+            Frame::Parsed { name, kind, .. } => {
+                assert!(name.is_none());
+                assert_eq!(kind, EventKind::Other);
             }
             other => panic!("{other:?}"),
         }
@@ -299,10 +370,34 @@ mod tests {
             r#"{"no":"type"}"#,
         ] {
             match classify(t, Dialect::Ga).expect("json") {
-                Frame::Parsed { known, .. } => assert!(!known, "{t}"),
+                Frame::Parsed { name, .. } => assert!(name.is_none(), "{t}"),
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn lenient_where_the_reference_is() {
+        // `error` needs only its type; a transcription needs no `usage`; a
+        // required `z.any()` field may be null.
+        for t in [
+            r#"{"type":"error"}"#,
+            r#"{"type":"error","error":{"message":"x"}}"#,
+            r#"{"type":"conversation.item.input_audio_transcription.completed","event_id":"e","item_id":"i","content_index":0,"transcript":"t"}"#,
+            r#"{"type":"session.created","event_id":"e","session":null}"#,
+        ] {
+            assert!(
+                matches!(
+                    classify(t, Dialect::Ga),
+                    Ok(Frame::Parsed { name: Some(_), .. })
+                ),
+                "{t}"
+            );
+        }
+        assert!(matches!(
+            classify(r#"{"type":"session.created","event_id":"e"}"#, Dialect::Ga),
+            Ok(Frame::Parsed { name: None, .. })
+        ));
     }
 
     #[test]
@@ -312,16 +407,16 @@ mod tests {
         assert!(matches!(
             classify(ok, Dialect::Ga),
             Ok(Frame::Parsed {
-                known: true,
-                kind: Kind::ResponseCreated,
+                name: Some("response.created"),
+                kind: EventKind::ResponseCreated,
                 ..
             })
         ));
         assert!(matches!(
             classify(bad, Dialect::Ga),
             Ok(Frame::Parsed {
-                known: false,
-                kind: Kind::Other,
+                name: None,
+                kind: EventKind::Other,
                 ..
             })
         ));
@@ -334,12 +429,16 @@ mod tests {
     }
 
     #[test]
-    fn table_has_the_46_sdk_types() {
-        assert_eq!(KNOWN_SERVER_EVENTS.len(), 46);
-        assert!(is_known_type(
+    fn the_ga_table_is_the_references_union() {
+        // @openai/agents-realtime 0.20.0 knows 41 event types; events the SDK
+        // knows but the reference does not (DTMF, transcription segments,
+        // timeouts) are generic there, so they are generic here.
+        assert_eq!(KNOWN_SERVER_EVENTS.len(), 41);
+        assert!(!is_known_type(
             "input_audio_buffer.dtmf_event_received",
             Dialect::Ga
         ));
+        assert!(is_known_type("mcp_list_tools.in_progress", Dialect::Ga));
         assert!(!is_known_type("response.audio.delta", Dialect::Ga));
         assert!(is_known_type("response.audio.delta", Dialect::Beta));
         assert!(!is_known_type("response.output_audio.delta", Dialect::Beta));
@@ -351,13 +450,14 @@ mod tests {
         assert!(matches!(
             classify(t, Dialect::Beta),
             Ok(Frame::Delta(Delta {
-                kind: Kind::AudioDelta,
+                kind: EventKind::AudioDelta,
+                name: "response.output_audio.delta",
                 ..
             }))
         ));
         assert!(matches!(
             classify(t, Dialect::Ga),
-            Ok(Frame::Parsed { known: false, .. })
+            Ok(Frame::Parsed { name: None, .. })
         ));
     }
 }

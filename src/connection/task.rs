@@ -1,0 +1,387 @@
+//! One task per socket: reading, writing what the senders could not write
+//! themselves, keepalive and the close handshake, in one select loop.
+//!
+//! - Reading: on readability, everything the kernel has is read into a
+//!   buffer on the worker's stack and decoded; only a partial frame is kept
+//!   between reads, so an idle socket holds no read buffer.
+//! - Backpressure: while the consumer is over its limit the socket is not
+//!   read (TCP pushes back on the server). Keepalive judges the server only on
+//!   what the socket delivered while it was being read: a paused socket is
+//!   never declared dead, and the silence clock restarts when reading resumes.
+//! - Close: after the server's close frame the reply is sent and the task
+//!   waits at most `close_timeout` for the TCP end before dropping the socket
+//!   (a server that half-closes cannot keep it "connected"). After our own
+//!   close frame it waits at most `close_timeout` for the server's.
+//! - A panic anywhere in the task (the sink included) still ends the socket
+//!   with an error reported through `on_end`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::codec::{is_valid_close_code, CloseFrame, Decoder, Message};
+use super::socket::{ReadOutcome, Socket};
+
+/// How the socket ended. `error` is set when it failed (I/O error, protocol
+/// violation, dead peer, unanswered close); `code`/`reason` are the peer's
+/// close frame when there was one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SocketEnd {
+    pub code: Option<u16>,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+impl SocketEnd {
+    pub fn error(msg: impl Into<String>) -> Self {
+        SocketEnd {
+            code: None,
+            reason: String::new(),
+            error: Some(msg.into()),
+        }
+    }
+}
+
+/// Receives what the socket reads. Implemented by the bindings.
+pub trait FrameSink: Send + Sync + 'static {
+    /// A complete text or binary message.
+    fn on_message(&self, msg: Message);
+    /// Called exactly once, when the socket has ended.
+    fn on_end(&self, end: SocketEnd);
+    /// True while the consumer is too far behind; the socket is then not read
+    /// until `capacity()` is notified.
+    fn over_limit(&self) -> bool {
+        false
+    }
+    fn capacity(&self) -> Option<&Notify> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SocketOptions {
+    pub ping_interval: Option<Duration>,
+    pub ping_timeout: Duration,
+    pub close_timeout: Duration,
+    pub max_message: Option<usize>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(5),
+            max_message: Some(64 * 1024 * 1024),
+        }
+    }
+}
+
+/// Bytes read per wake-up before yielding to other tasks.
+const READ_BUDGET: usize = 512 * 1024;
+/// Size of the on-stack read buffer.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+enum Close {
+    Open,
+    /// We sent a close frame at this time.
+    Sent(Instant),
+    /// The peer's close frame arrived at this time (and we replied).
+    Received(CloseFrame, Instant),
+}
+
+struct Task {
+    socket: Arc<Socket>,
+    sink: Arc<dyn FrameSink>,
+    opts: SocketOptions,
+    decoder: Decoder,
+    close: Close,
+    last_rx: Instant,
+    last_ping: Option<Instant>,
+    paused: bool,
+    /// Read without waiting for readiness (data may already be decrypted or
+    /// buffered: at start, after a pause, after the read budget).
+    read_now: bool,
+    end: Option<SocketEnd>,
+}
+
+/// Runs the socket until it ends; calls `sink.on_end` exactly once, even if
+/// something panics on the way.
+pub async fn run(
+    socket: Arc<Socket>,
+    leftover: Vec<u8>,
+    sink: Arc<dyn FrameSink>,
+    opts: SocketOptions,
+) {
+    let mut task = Task {
+        socket: socket.clone(),
+        sink: sink.clone(),
+        opts,
+        decoder: Decoder::new(opts.max_message),
+        close: Close::Open,
+        last_rx: Instant::now(),
+        last_ping: None,
+        paused: false,
+        read_now: true,
+        end: None,
+    };
+    let result = AssertUnwindSafe(task.run(leftover)).catch_unwind().await;
+    drop(task);
+    let end = match result {
+        Ok(end) => end,
+        Err(panic) => SocketEnd::error(format!(
+            "internal error in the realtime-ws core ({}); the connection was dropped",
+            panic_message(&*panic)
+        )),
+    };
+    socket.finish();
+    sink.on_end(end);
+}
+
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        format!("panic: {s}")
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        format!("panic: {s}")
+    } else {
+        "panic".to_owned()
+    }
+}
+
+impl Task {
+    async fn run(&mut self, leftover: Vec<u8>) -> SocketEnd {
+        let Some(tcp) = self.socket.tcp() else {
+            return SocketEnd::error("socket task started without a socket");
+        };
+        if !leftover.is_empty() {
+            self.last_rx = Instant::now();
+            self.on_bytes(&leftover);
+        }
+        loop {
+            if let Some(end) = self.end.take() {
+                return end;
+            }
+            if let Some(e) = self.socket.take_failure() {
+                return self.failed(format!("send failed: {e}"));
+            }
+            if let Close::Open = self.close {
+                if self.socket.is_closing() {
+                    self.close = Close::Sent(Instant::now());
+                }
+            }
+            if self.read_now && !self.paused {
+                self.read_now = false;
+                self.read_pass();
+                continue;
+            }
+            let want_write = self.socket.queued_bytes() > 0;
+            let deadline = self.deadline();
+            let capacity = self.sink.capacity();
+            tokio::select! {
+                biased;
+                _ = self.socket.wake().notified() => {
+                    if let Err(e) = self.socket.flush_from_task() {
+                        return self.failed(format!("send failed: {e}"));
+                    }
+                }
+                r = tcp.writable(), if want_write => {
+                    if let Err(e) = r {
+                        return self.failed(format!("socket error: {e}"));
+                    }
+                    if let Err(e) = self.socket.flush_from_task() {
+                        return self.failed(format!("send failed: {e}"));
+                    }
+                }
+                r = tcp.readable(), if !self.paused => {
+                    if let Err(e) = r {
+                        return self.failed(format!("socket error: {e}"));
+                    }
+                    self.read_pass();
+                }
+                _ = wait_capacity(capacity), if self.paused => {
+                    if !self.sink.over_limit() {
+                        self.paused = false;
+                        self.read_now = true;
+                        // Silence while paused was ours, not the server's.
+                        self.last_rx = Instant::now();
+                    }
+                }
+                _ = sleep_until(deadline) => self.on_timer(),
+            }
+        }
+    }
+
+    /// The next time something is due: a ping, the dead-peer limit, or the
+    /// end of the close handshake.
+    fn deadline(&self) -> Option<Instant> {
+        match &self.close {
+            Close::Sent(at) | Close::Received(_, at) => Some(*at + self.opts.close_timeout),
+            Close::Open if self.paused => None,
+            Close::Open => {
+                let interval = self.opts.ping_interval?;
+                let dead = self.last_rx + interval + self.opts.ping_timeout;
+                let ping_due = match self.last_ping {
+                    Some(p) if p >= self.last_rx => p + interval.min(self.opts.ping_timeout) / 2,
+                    _ => self.last_rx + interval,
+                };
+                Some(ping_due.min(dead))
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        match &self.close {
+            Close::Sent(at) => {
+                if now >= *at + self.opts.close_timeout {
+                    self.end = Some(SocketEnd::error(format!(
+                        "the server did not answer the close frame within {:.1} s",
+                        self.opts.close_timeout.as_secs_f64()
+                    )));
+                }
+            }
+            Close::Received(frame, at) => {
+                if now >= *at + self.opts.close_timeout {
+                    // The server closed the WebSocket but not TCP: drop it anyway and
+                    // report its close as it was sent.
+                    self.end = Some(end_of(frame));
+                }
+            }
+            Close::Open => {
+                let Some(interval) = self.opts.ping_interval else {
+                    return;
+                };
+                let silent = now.saturating_duration_since(self.last_rx);
+                if silent >= interval + self.opts.ping_timeout {
+                    self.end = Some(SocketEnd::error(format!(
+                        "keepalive timeout: nothing received from the server for {:.1} s",
+                        silent.as_secs_f64()
+                    )));
+                    return;
+                }
+                if silent >= interval {
+                    self.last_ping = Some(now);
+                    let _ = self.socket.send_ping(b"rtws");
+                }
+            }
+        }
+    }
+
+    fn failed(&mut self, msg: String) -> SocketEnd {
+        // A close frame already received says more than what failed after it.
+        match &self.close {
+            Close::Received(frame, _) => end_of(frame),
+            _ => SocketEnd::error(msg),
+        }
+    }
+
+    /// Reads and decodes everything available.
+    fn read_pass(&mut self) {
+        let mut buf = [0u8; READ_CHUNK];
+        let socket = self.socket.clone();
+        let outcome = socket.read_available(&mut buf, READ_BUDGET, &mut |data| {
+            self.last_rx = Instant::now();
+            self.on_bytes(data);
+            self.end.is_none() && !self.paused
+        });
+        match outcome {
+            Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Stopped) => {}
+            Ok(ReadOutcome::Budget) => self.read_now = true,
+            Ok(ReadOutcome::Eof) => {
+                if self.end.is_none() {
+                    self.end = Some(match &self.close {
+                        Close::Received(frame, _) => end_of(frame),
+                        _ => SocketEnd {
+                            code: None,
+                            reason: "connection closed without a close frame".into(),
+                            error: None,
+                        },
+                    });
+                }
+            }
+            Err(e) => {
+                if self.end.is_none() {
+                    let end = self.failed(format!("socket I/O error: {e}"));
+                    self.end = Some(end);
+                }
+            }
+        }
+    }
+
+    fn on_bytes(&mut self, data: &[u8]) {
+        if matches!(self.close, Close::Received(..)) {
+            return; // nothing may follow the peer's close frame; wait for TCP end
+        }
+        let mut messages = Vec::new();
+        let result = self.decoder.feed(data, &mut |m| messages.push(m));
+        for m in messages {
+            self.on_message(m);
+            if self.end.is_some() || matches!(self.close, Close::Received(..)) {
+                return;
+            }
+        }
+        if let Err(e) = result {
+            self.socket.close(e.close_code(), "");
+            self.end = Some(SocketEnd::error(e.to_string()));
+        }
+    }
+
+    fn on_message(&mut self, m: Message) {
+        match m {
+            Message::Text(_) | Message::Binary(_) => {
+                self.sink.on_message(m);
+                if self.sink.over_limit() && self.sink.capacity().is_some() {
+                    self.paused = true;
+                }
+            }
+            Message::Ping(p) => {
+                let _ = self.socket.send_pong(&p);
+            }
+            Message::Pong(_) => {}
+            Message::Close(frame) => match self.close {
+                Close::Sent(_) => self.end = Some(end_of(&frame)),
+                _ => {
+                    // Echo the code (RFC 6455 5.5.1); a code that may not be on the
+                    // wire is answered as a protocol error.
+                    let reply = match frame.code {
+                        Some(c) if is_valid_close_code(c) => c,
+                        Some(_) => 1002,
+                        None => 1000,
+                    };
+                    self.socket.close(reply, "");
+                    self.close = Close::Received(frame, Instant::now());
+                }
+            },
+        }
+    }
+}
+
+fn end_of(frame: &CloseFrame) -> SocketEnd {
+    SocketEnd {
+        code: Some(frame.code.unwrap_or(1005)),
+        reason: frame.reason.clone(),
+        error: frame.violation.clone(),
+    }
+}
+
+async fn wait_capacity(capacity: Option<&Notify>) {
+    match capacity {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;
