@@ -116,7 +116,8 @@ mod tests {
     fn full_command_line() {
         let a = parse(argv(
             "--url ws://127.0.0.1:9/v1/realtime?model=m --k 100 --workers 2 --duration 2.5 \
-             --warmup 0.5 --concurrency 7 --stream-s 20 --server-pid 42 --api-key sk-x",
+             --warmup 0.5 --concurrency 7 --stream-s 20 --server-pid 42 --api-key sk-x \
+             --read-buffer 65536",
         ))
         .expect("valid");
         assert_eq!(a.k, 100);
@@ -127,6 +128,7 @@ mod tests {
         assert_eq!(a.stream, Duration::from_secs(20));
         assert_eq!(a.server_pid, 42);
         assert_eq!(a.api_key, "sk-x");
+        assert_eq!(a.read_buffer, 65536);
         assert!(!a.idle);
     }
 
@@ -134,6 +136,7 @@ mod tests {
     fn defaults_and_idle() {
         let a = parse(argv("--url ws://h:1/v1/realtime --k 3 --idle")).expect("valid");
         assert_eq!((a.workers, a.concurrency, a.idle), (1, 50, true));
+        assert_eq!(a.read_buffer, 4096);
         assert_eq!(a.duration, Duration::from_secs(10));
     }
 
@@ -150,6 +153,7 @@ mod tests {
             "--url ws://h/ --k 3 --duration 0",
             "--url ws://h/ --k 3 --warmup",
             "--url ws://h/ --k 3 --bogus 1",
+            "--url ws://h/ --k 3 --read-buffer 10",
         ] {
             assert!(parse(argv(bad)).is_err(), "{bad}");
         }
