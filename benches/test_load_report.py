@@ -151,6 +151,15 @@ def test_at_least_goals_unchanged() -> None:
     sdk = next(g for g in s["goals"] if "openai SDK ÷" in g["goal"])
     assert (sdk["met"], sdk["at_most"]) == (True, False)
 
+    def sdk_goal(cpu: float) -> Any:
+        behind = run("openai_sdk", 100, cpu, rx=0.5)  # a lower bound
+        s = report.summary(result(run("realtime_ws", 100, 1.0), behind))
+        return next(g["met"] for g in s["goals"] if "openai SDK ÷" in g["goal"])
+
+    # A lower bound at or over an "at least" target meets it; under it, decides nothing.
+    assert sdk_goal(12.0) is True
+    assert sdk_goal(8.0) is None
+
 
 def test_legend_gives_the_multiple() -> None:
     res = result(run("rust_floor", 100, 1.0), run("realtime_ws", 100, 2.25))
