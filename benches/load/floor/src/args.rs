@@ -53,7 +53,8 @@ fn count(flag: &str, v: &str, min: usize, max: usize) -> Result<usize, String> {
     Ok(n)
 }
 
-pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
+/// The command line, or `Ok(None)` for `--help`.
+pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Option<Args>, String> {
     let mut a = Args {
         url: String::new(),
         k: 0,
@@ -69,9 +70,13 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
     };
     let mut it = argv.into_iter();
     while let Some(flag) = it.next() {
-        if flag == "--idle" {
-            a.idle = true;
-            continue;
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--idle" => {
+                a.idle = true;
+                continue;
+            }
+            _ => {}
         }
         let v = it
             .next()
@@ -101,7 +106,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
     if !a.idle && a.duration.is_zero() {
         return Err("--duration must be above 0".to_owned());
     }
-    Ok(a)
+    Ok(Some(a))
 }
 
 #[cfg(test)]
@@ -110,6 +115,16 @@ mod tests {
 
     fn argv(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn parse(s: Vec<String>) -> Result<Args, String> {
+        super::parse(s).and_then(|a| a.ok_or_else(|| "help".to_owned()))
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(super::parse(argv("--help")), Ok(None));
+        assert_eq!(super::parse(argv("--url ws://h/ -h")), Ok(None));
     }
 
     #[test]

@@ -301,7 +301,11 @@ async fn run_idle(a: Args) -> Result<Value, String> {
 
 fn main() -> ExitCode {
     let a = match args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("load-floor: {e}\n\n{}", args::USAGE);
             return ExitCode::from(2);
