@@ -169,14 +169,14 @@ async fn run_load(a: Args) -> Result<Value, String> {
         }
     };
     let wall0 = Instant::now();
-    let cpu0 = procstat::cpu_seconds();
+    let (user0, sys0) = procstat::cpu_times();
     let server0 = server_cpu();
     shared.measuring.store(true, Relaxed);
     ticker.measuring.store(true, Relaxed);
     tokio::time::sleep(a.duration).await;
     shared.measuring.store(false, Relaxed);
     ticker.measuring.store(false, Relaxed);
-    let cpu1 = procstat::cpu_seconds();
+    let (user1, sys1) = procstat::cpu_times();
     let server1 = server_cpu();
     let wall = wall0.elapsed().as_secs_f64();
     let (bytes1, _) = received(&counters);
@@ -184,6 +184,7 @@ async fn run_load(a: Args) -> Result<Value, String> {
     let done_in_window = shared.done.load(Relaxed);
     let rss1 = procstat::status_bytes("VmRSS");
     let hwm = procstat::status_bytes("VmHWM");
+    let (cpu0, cpu1) = (user0 + sys0, user1 + sys1);
     // ----------------------------------------------------------------------------------
 
     ticker.stop();
@@ -227,6 +228,7 @@ async fn run_load(a: Args) -> Result<Value, String> {
         "cpu_s": cpu,
         "cpu_ms_per_session_s": cpu / (k * wall) * 1e3,
         "cpu_cores": cpu / wall,
+        "cpu_sys_share": if cpu > 0.0 { (sys1 - sys0) / cpu } else { f64::NAN },
         // No event-loop thread: every frame is handled on the tokio workers.
         "cpu_main_thread_cores": Value::Null,
         "server_cpu_cores": (server1 - server0) / wall,

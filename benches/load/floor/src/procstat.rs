@@ -2,16 +2,16 @@
 //! Python clients: `getrusage(RUSAGE_SELF)` for CPU (every thread), `/proc/self/status`
 //! for memory, `/proc/<pid>/stat` for another process's CPU.
 
-/// User + system CPU seconds of this process, every thread included.
-pub fn cpu_seconds() -> f64 {
+/// User and system CPU seconds of this process, every thread included.
+pub fn cpu_times() -> (f64, f64) {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut r: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid pointer to a rusage; RUSAGE_SELF is always a valid `who`.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) } != 0 {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(r.ru_utime) + tv(r.ru_stime)
+    (tv(r.ru_utime), tv(r.ru_stime))
 }
 
 /// User + system CPU seconds from a `/proc/.../stat` file (clock-tick resolution), NaN if
@@ -83,14 +83,25 @@ mod tests {
 
     #[test]
     fn cpu_grows_with_work() {
-        let t0 = cpu_seconds();
+        // Spin until 20 ms of user CPU show (bounded: on a busy machine the thread may get
+        // little CPU per wall second); a reading that never grows fails.
+        let (u0, s0) = cpu_times();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut x = 0u64;
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-        }
-        std::hint::black_box(x);
-        assert!(cpu_seconds() - t0 >= 0.02);
+        let grew = loop {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            std::hint::black_box(x);
+            if cpu_times().0 - u0 >= 0.02 {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+        };
+        assert!(grew, "user CPU did not grow");
+        assert!(cpu_times().1 >= s0);
         assert!(stat_cpu_seconds("/proc/self/stat") > 0.0);
         assert!(stat_cpu_seconds("/proc/0/stat").is_nan());
     }
