@@ -34,7 +34,7 @@ from typing import Any
 
 import clients
 from clients.base import ClientOptions, Meter, Session, Window
-from procstats import cpu_seconds, proc_status
+from procstats import cpu_times, proc_status
 
 #: 24 kHz PCM16 mono.
 BYTES_PER_S = 48_000
@@ -227,7 +227,7 @@ async def run_load(cfg: PointConfig) -> dict[str, Any]:
     bytes0 = sum(m.bytes for m in meters)
     chunks0 = ticker.chunks_sent
     wall0 = time.perf_counter()
-    cpu0 = cpu_seconds()
+    user0, sys0 = cpu_times()
     main0 = main_thread_cpu_seconds()
     server0 = stat_cpu_seconds(f"/proc/{cfg.server_pid}/stat") if cfg.server_pid else math.nan
     window.on = True
@@ -238,13 +238,14 @@ async def run_load(cfg: PointConfig) -> dict[str, Any]:
     window.on = False
     ticker.measuring = False
     pauses.__exit__()
-    cpu1 = cpu_seconds()
+    user1, sys1 = cpu_times()
     main1 = main_thread_cpu_seconds()
     server1 = stat_cpu_seconds(f"/proc/{cfg.server_pid}/stat") if cfg.server_pid else math.nan
     wall1 = time.perf_counter()
     bytes1 = sum(m.bytes for m in meters)
     chunks1 = ticker.chunks_sent
     done_in_window = window.done
+    cpu0, cpu1 = user0 + sys0, user1 + sys1
     rss1 = proc_status("VmRSS")
     hwm = proc_status("VmHWM")
     # ------------------------------------------------------------------------------------
@@ -275,6 +276,8 @@ async def run_load(cfg: PointConfig) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_ms_per_session_s": cpu / (cfg.k * wall) * 1e3,
         "cpu_cores": cpu / wall,
+        # The kernel's part (system time: syscalls, wake-ups, the socket stack).
+        "cpu_sys_share": (sys1 - sys0) / cpu if cpu > 0 else math.nan,
         # The asyncio thread's share (clock-tick resolution, 10 ms).
         "cpu_main_thread_cores": (main1 - main0) / wall,
         # The mock server process over the same window (it shares the machine).

@@ -8,8 +8,14 @@ import resource
 
 def cpu_seconds() -> float:
     """User + system CPU of this process, every thread included."""
+    user, sys = cpu_times()
+    return user + sys
+
+
+def cpu_times() -> tuple[float, float]:
+    """User and system CPU of this process, every thread included."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
 def status_field(field: str) -> int:

@@ -7,13 +7,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from clients import LABELS, MODULES
+from clients import KINDS, LABELS, NATIVE
 
 #: The issue's goals, checked in the summary (ratios measured in one run).
 GOAL_CPU_VS_SDK = 10.0
 GOAL_CPU_VS_LEAN = 4.0
 GOAL_MAXK_VS_SDK = 10.0
 GOAL_IDLE_VS_SDK = 4.0
+#: Issue 14: this package's CPU per session-second within 1.3x of the floor's, same run.
+GOAL_CPU_VS_FLOOR = 1.3
+GOAL_VS_FLOOR_KS = (100, 500)
 HELD_P99_MS = 20.0
 HELD_CPU_CORES = 1.0
 #: Received audio over real time at or above this counts as "held real time".
@@ -28,8 +31,14 @@ def _label(name: str) -> str:
 
 
 def _order(name: str) -> int:
-    names = list(MODULES)
-    return names.index(name) if name in names else len(names)
+    return KINDS.index(name) if name in KINDS else len(KINDS)
+
+
+def floor_client(result: dict[str, Any]) -> str | None:
+    """The reference of the "× floor" figures: ``rust_floor`` (1 tokio worker, the
+    cheaper), else the 2-worker floor, whichever this run has (None: no floor ran)."""
+    ran = {r["client"] for r in result["runs"]}
+    return next((c for c in NATIVE if c in ran), None)
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,6 +80,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One aggregated row per (client, K), in table order. ``x_floor``: the row's CPU per
+    session-second ÷ the floor's at the same K (NaN where the floor has no figure)."""
     keys = sorted(
         {(r["client"], r["k"]) for r in result["runs"]}, key=lambda c: (_order(c[0]), c[1])
     )
@@ -83,6 +94,16 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         if would.startswith(f"K={k}:"):
             row["stop"] = f"(would stop: {would.split(': ', 1)[1]})"
         out.append(row)
+    floor = floor_client(result)
+    floor_cpu = {
+        r["k"]: r["cpu_ms_per_session_s"]
+        for r in out
+        if r["client"] == floor and "cpu_ms_per_session_s" in r
+    }
+    for r in out:
+        ref = floor_cpu.get(r["k"], math.nan)
+        cpu = r.get("cpu_ms_per_session_s", math.nan)
+        r["x_floor"] = cpu / ref if ref > 0 else math.nan
     return out
 
 
@@ -146,6 +167,18 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                 c: v / ours for c, v in cpu.items() if c != "realtime_ws" and ours > 0
             }
 
+    # Each client's CPU per session-second as a multiple of the floor's, at every K.
+    floor = floor_client(result)
+    out["floor"] = floor
+    out["cpu_x_floor"] = {
+        c: {
+            str(r["k"]): r["x_floor"]
+            for r in table
+            if r["client"] == c and not math.isnan(r["x_floor"])
+        }
+        for c in clients
+    }
+
     # Largest K held at real time with p99 < 20 ms on one core.
     max_k: dict[str, int] = {}
     capped: dict[str, bool] = {}
@@ -165,14 +198,22 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
     goals: list[dict[str, Any]] = []
 
-    def goal(text: str, target: float, measured: float, note: str = "") -> None:
+    def goal(
+        text: str, target: float, measured: float, note: str = "", at_most: bool = False
+    ) -> None:
+        ok = measured <= target if at_most else measured >= target
+        # ``note``: the measure is a lower bound, which decides in one direction only (at
+        # or over an "at least" target: met; over an "at most" target: not met).
+        met: bool | None = ok
+        if note and ok == at_most:
+            met = None
         goals.append(
             {
                 "goal": text,
                 "target": target,
+                "at_most": at_most,
                 "measured": measured,
-                # A lower bound under the target decides nothing.
-                "met": measured >= target if not note or measured >= target else None,
+                "met": met,
                 "note": note,
             }
         )
@@ -208,6 +249,23 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                 GOAL_MAXK_VS_SDK,
                 max_k["realtime_ws"] / min(ks),
                 f"lower bound: the SDK held none of K ≥ {min(ks)}",
+            )
+    if floor is not None:
+        for k in GOAL_VS_FLOOR_KS:
+            ours_k = by.get(("realtime_ws", k))
+            x = ours_k.get("x_floor", math.nan) if ours_k else math.nan
+            if ours_k is None or math.isnan(x):
+                continue
+            note = ""
+            if not kept_up(ours_k):
+                done = min(ours_k["rx_realtime_ratio"], ours_k["tx_realtime_ratio"])
+                note = f"lower bound: realtime-ws kept up with only {done:.0%} of real time"
+            goal(
+                f"CPU/session-s at K={k}: realtime-ws ÷ {_label(floor)}",
+                GOAL_CPU_VS_FLOOR,
+                x,
+                note,
+                at_most=True,
             )
     kib = out["idle_kib_per_session"]
     if kib.get("realtime_ws") and "openai_sdk" in kib:
@@ -283,22 +341,23 @@ def markdown(result: dict[str, Any]) -> str:
         f" warm-up; server deltas {cfg['delta_ms']} ms; client sends 20 ms every 20 ms;"
         f" {cfg['repeat']} run(s) per point (medians).",
         "",
-        "| client | K | CPU ms / session-s | client cores (loop thread) | p50 ms | p99 ms "
-        "| max ms | rx / tx ÷ real time | RSS KiB / session | peak RSS MiB | connect ms / session "
-        "| lost bytes (out/in) | server cores | stop |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| client | K | CPU ms / session-s | × floor | client cores (loop thread) | p50 ms "
+        "| p99 ms | max ms | rx / tx ÷ real time | RSS KiB / session | peak RSS MiB "
+        "| connect ms / session | lost bytes (out/in) | server cores | stop |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows(result):
         label = _label(r["client"])
         if "error" in r and "cpu_ms_per_session_s" not in r:
             lines.append(
-                f"| {label} | {r['k']} | – | – | – | – | – | – | – | – | – | – | – "
+                f"| {label} | {r['k']} | – | – | – | – | – | – | – | – | – | – | – | – "
                 f"| {r.get('stop') or 'error'}: {r['error'][:80]} |"
             )
             continue
         lat = r["latency_ms"]
         lines.append(
             f"| {label} | {r['k']} | {_f(r['cpu_ms_per_session_s'], '.2f')} "
+            f"| {_f(r['x_floor'], '.2f')} "
             f"| {_f(r['cpu_cores'], '.2f')} ({_f(r['cpu_main_thread_cores'], '.2f')}) "
             f"| {_f(lat['p50'], '.1f')} | {_f(lat['p99'], '.1f')} "
             f"| {_f(lat['max'], '.1f')} "
@@ -309,6 +368,14 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['lost_bytes']}/{r['lost_input_bytes']} | {_f(r['server_cpu_cores'], '.2f')} "
             f"| {r.get('stop', '')} |"
         )
+    floor = floor_client(result)
+    if floor is not None:
+        lines += [
+            "",
+            f"× floor: the row's CPU per session-second ÷ that of {_label(floor)} at the same"
+            " K in this run (the same traffic in pure Rust: tokio + tokio-tungstenite, every"
+            " frame parsed with serde_json and every delta base64-decoded; no Python).",
+        ]
     idle = idle_rows(result)
     if idle:
         lines += [
@@ -329,10 +396,11 @@ def markdown(result: dict[str, Any]) -> str:
     s = result.get("summary") or summary(result)
     lines += ["", "Summary:", ""]
     if "cpu_ref_k" in s:
-        parts = [
-            f"{_label(c)} {v:.2f}"
-            for c, v in sorted(s["cpu_ms_per_session_s"].items(), key=lambda x: _order(x[0]))
-        ]
+        x_floor = s.get("cpu_x_floor", {})
+        parts = []
+        for c, v in sorted(s["cpu_ms_per_session_s"].items(), key=lambda x: _order(x[0])):
+            x = x_floor.get(c, {}).get(str(s["cpu_ref_k"]))
+            parts.append(f"{_label(c)} {v:.2f}" + (f" ({x:.2f}× floor)" if x else ""))
         lines.append(f"- CPU ms per session-second at K={s['cpu_ref_k']}: " + ", ".join(parts))
     held_parts = []
     for c, k in sorted(s["max_k_held"].items(), key=lambda x: _order(x[0])):
@@ -368,11 +436,19 @@ def markdown(result: dict[str, Any]) -> str:
         for g in s["goals"]:
             bound = "≥ " if g["note"] else ""
             note = f" ({g['note']})" if g["note"] else ""
+            op = "≤" if g.get("at_most") else "≥"
             lines.append(
-                f"| {g['goal']}{note} | ≥ {g['target']:g}x | {bound}{g['measured']:.1f}x "
+                f"| {g['goal']}{note} | {op} {g['target']:g}x | {bound}{g['measured']:.2f}x "
                 f"| {_MET[g['met']]} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def legend_label(client: str, s: dict[str, Any]) -> str:
+    """A client's name in the plot, with its multiple of the floor at the summary's K."""
+    ref_k = s.get("cpu_ref_k")
+    x = s.get("cpu_x_floor", {}).get(client, {}).get(str(ref_k))
+    return _label(client) + (f" ({x:.2f}× floor at K={ref_k})" if x is not None else "")
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -383,16 +459,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.ticker
 
     table = [r for r in rows(result) if "cpu_ms_per_session_s" in r]
+    s = result.get("summary") or summary(result)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for client in sorted({r["client"] for r in table}, key=_order):
         pts = sorted((r for r in table if r["client"] == client), key=lambda r: r["k"])
         ks = [r["k"] for r in pts]
         width = 2.4 if client == "realtime_ws" else 1.4
+        style = "--" if client in NATIVE else "-"
+        label = legend_label(client, s)
         for ax, ys in (
             (ax1, [r["cpu_ms_per_session_s"] for r in pts]),
             (ax2, [r["latency_ms"]["p99"] for r in pts]),
         ):
-            (line,) = ax.plot(ks, ys, label=_label(client), linewidth=width)
+            (line,) = ax.plot(ks, ys, style, label=label, linewidth=width)
             # Filled: kept up with real time; hollow: fell behind (its CPU is a lower bound).
             for r, y in zip(pts, ys, strict=True):
                 ax.plot(

@@ -6,7 +6,9 @@ process (``python -m realtime_ws mock --stream-audio-s ...``): K sessions each r
 transcript deltas interleaved) and send 20 ms of audio every 20 ms. Measured per point:
 client CPU per session-second, delivery latency (server send time to the user callback),
 RSS, connect time, and lost bytes (the client's count against the server's /stats).
-See benches/load/README.md.
+The floor kinds (``rust_floor``, ``rust_floor_2w``) are a pure-Rust client doing the same
+traffic (benches/load/floor, built here on demand); every client's CPU is also shown as a
+multiple of ``rust_floor``'s at the same K. See benches/load/README.md.
 
 Run:  python benches/load/run.py                 full sweep (K = 10..2000), writes
                                                  benches/load/results/latest.{json,md,png}
@@ -38,13 +40,14 @@ if str(HERE) not in sys.path:
 
 import clients  # noqa: E402
 import report  # noqa: E402
+import rustfloor  # noqa: E402
 from harness import PointConfig  # noqa: E402
 from mockproc import MockProcess  # noqa: E402
 
 RESULTS = HERE / "results"
 FULL_KS = [10, 100, 500, 1000, 2000]
 QUICK_KS = [10, 50]
-QUICK_CLIENTS = ["realtime_ws", "lean_websockets", "openai_sdk"]
+QUICK_CLIENTS = ["rust_floor", "realtime_ws", "lean_websockets", "openai_sdk"]
 #: Saturation rule: stop increasing K for a client past either.
 CPU_LIMIT_CORES = 0.95
 P99_LIMIT_MS = 50.0
@@ -53,11 +56,20 @@ P99_LIMIT_MS = 50.0
 # -- one point --------------------------------------------------------------------------------
 
 
-def run_child(cfg: PointConfig, idle: bool, timeout: float) -> dict[str, Any]:
-    """Runs one point in a fresh process; returns its JSON (or ``{"error": ...}``)."""
-    cmd = [sys.executable, __file__, "--child", json.dumps(asdict(cfg))]
-    if idle:
-        cmd.append("--child-idle")
+def run_child(
+    cfg: PointConfig, idle: bool, timeout: float, floor_bin: Path | None = None
+) -> dict[str, Any]:
+    """Runs one point in a fresh process; returns its JSON (or ``{"error": ...}``). A
+    floor kind's process is the Rust binary itself (``floor_bin``), not a Python child."""
+    native = cfg.client in clients.NATIVE
+    if native:
+        if floor_bin is None:
+            return {"error": "the floor binary was not built"}
+        cmd = rustfloor.command(floor_bin, cfg, idle)
+    else:
+        cmd = [sys.executable, __file__, "--child", json.dumps(asdict(cfg))]
+        if idle:
+            cmd.append("--child-idle")
     try:
         out = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=HERE
@@ -67,7 +79,8 @@ def run_child(cfg: PointConfig, idle: bool, timeout: float) -> dict[str, Any]:
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit code {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    res: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return rustfloor.normalize(res, cfg.client) if native else res
 
 
 def load_point(
@@ -95,7 +108,9 @@ def load_point(
             cfg = PointConfig(
                 **{**asdict(cfg), "base_url": server.base_url, "server_pid": server.proc.pid}
             )
-            res = run_child(cfg, idle=False, timeout=stream_s + 180 + k * 0.1)
+            res = run_child(
+                cfg, idle=False, timeout=stream_s + 180 + k * 0.1, floor_bin=args.floor_bin
+            )
             stats = _settled_stats(server, res)
         if "error" in res:
             res.update(client=client, k=k)
@@ -147,7 +162,7 @@ def idle_point(client: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
             delta_ms=args.delta_ms,
             concurrency=args.concurrency,
         )
-        res = run_child(cfg, idle=True, timeout=120 + k * 0.1)
+        res = run_child(cfg, idle=True, timeout=120 + k * 0.1, floor_bin=args.floor_bin)
     res.setdefault("client", client)
     res.setdefault("k", k)
     return res
@@ -177,6 +192,12 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         else:
             skipped[name] = why
             print(f"skipping {name}: {why}", flush=True)
+    floor: dict[str, Any] = {}
+    if any(n in clients.NATIVE for n in names):
+        # Built before any point (a no-op when up to date), never inside a measurement.
+        args.floor_bin, build_s = rustfloor.build(args.floor_profile)
+        floor = {"profile": args.floor_profile, "build_s": build_s, "binary": str(args.floor_bin)}
+        print(f"rust floor: {args.floor_bin} ({args.floor_profile}) in {build_s:.1f} s", flush=True)
     runs: list[dict[str, Any]] = []
     stopped: dict[str, str] = {}
     would_stop: dict[str, str] = {}  # with --no-stop: where the rule would have stopped
@@ -234,6 +255,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_limit_cores": CPU_LIMIT_CORES,
             "p99_limit_ms": P99_LIMIT_MS,
             "no_stop": args.no_stop,
+            "floor": floor,
         },
         "runs": runs,
         "idle": idle,
@@ -284,7 +306,7 @@ def main() -> int:
     p.add_argument(
         "--clients",
         type=lambda s: s.split(","),
-        help=f"comma-separated, from {','.join(clients.MODULES)} (default: all; quick: "
+        help=f"comma-separated, from {','.join(clients.KINDS)} (default: all; quick: "
         f"{','.join(QUICK_CLIENTS)})",
     )
     p.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")], help="session counts")
@@ -298,6 +320,12 @@ def main() -> int:
         "--no-stop",
         action="store_true",
         help="run every K for every client even past the saturation rule (not past errors)",
+    )
+    p.add_argument(
+        "--floor-profile",
+        default=rustfloor.DEFAULT_PROFILE,
+        help="cargo profile of the Rust floor client (default: ci, the profile the test "
+        "command builds the package with; release: fat LTO, as a wheel)",
     )
     p.add_argument("--out", type=Path, help="results stem (default results/latest|quick)")
     p.add_argument(
@@ -327,10 +355,10 @@ def main() -> int:
         print(report.markdown(result))
         return 0
 
-    args.clients = args.clients or (QUICK_CLIENTS if args.quick else list(clients.MODULES))
-    unknown = [c for c in args.clients if c not in clients.MODULES]
+    args.clients = args.clients or (QUICK_CLIENTS if args.quick else list(clients.KINDS))
+    unknown = [c for c in args.clients if c not in clients.KINDS]
     if unknown:
-        p.error(f"unknown client(s) {unknown}; known: {list(clients.MODULES)}")
+        p.error(f"unknown client(s) {unknown}; known: {clients.KINDS}")
     args.ks = args.ks or (QUICK_KS if args.quick else FULL_KS)
     args.duration = args.duration or (5.0 if args.quick else 10.0)
     if args.idle_k is None:
@@ -338,8 +366,13 @@ def main() -> int:
     stem = args.out or RESULTS / ("quick" if args.quick else "latest")
 
     _raise_fd_limit()
+    args.floor_bin = None
     t0 = time.monotonic()
-    result = sweep(args)
+    try:
+        result = sweep(args)
+    except rustfloor.BuildError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
     result["summary"] = report.summary(result)
     result["elapsed_s"] = time.monotonic() - t0
     stem.parent.mkdir(parents=True, exist_ok=True)
