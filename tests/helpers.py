@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,28 @@ def check_traffic(server: MockRealtimeServer, *, strict: bool = True) -> None:
             validate_client_event_strict(ev)
     for ev in server.sent():
         validate_server_event(ev)
+
+
+async def finish_servers(servers: list[tuple[MockRealtimeServer, bool]]) -> None:
+    """Teardown of ``make_server``: validates the traffic of each server that asks for it,
+    then stops every server, then raises the first validation failure.
+
+    The validation runs first because stopping a server drops its records: after
+    ``stop()``, ``received()`` and ``sent()`` return ``[]`` and nothing would be checked
+    (issue 12, "The suite's own schema check does not run").
+    """
+    failures: list[AssertionError] = []
+    for server, validate in servers:
+        if validate:
+            try:
+                check_traffic(server)
+            except AssertionError as exc:
+                failures.append(exc)
+    for server, _ in servers:
+        with contextlib.suppress(Exception):
+            await server.stop()
+    if failures:
+        raise failures[0]
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -171,9 +171,10 @@ async def test_context_manager_addresses_and_stop() -> None:
         assert server.base_url == f"ws://127.0.0.1:{server.port}/v1"
         async with ws_connect(server) as ws:
             await session(ws)
+            assert_valid(server)  # before stop(): stopping drops the records
+            assert server.sent()  # the records are there to check
             await server.stop()
             assert await closed_with(ws) == (1001, "server shutting down")
-        assert_valid(server)
         with pytest.raises(ConnectionRefusedError):
             await websockets.connect(server.url + "?model=m", open_timeout=2)
     await server.stop()  # idempotent
