@@ -736,11 +736,6 @@ def _scenarios() -> list[dict[str, Any]]:
             ]
             * 60
         },
-        known=[
-            r"only in realtime_ws: reference \[\] vs realtime_ws \[(response\.create|\*:error)",
-        ],
-        xfail="issue 12 #1: every create rejected by an error linked to its event_id: the "
-        "reference sends 1 response.create; realtime_ws retries until the script runs out",
         doc="the mock rejects every response.create with a linked error",
     )
     add(
@@ -769,12 +764,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in (the reference|realtime_ws): "
-            r"reference \[(response\.create)?\] vs realtime_ws \[(response\.create)?\]",
-        ],
-        xfail="issue 12 #1: a create rejected by a linked error is sent again (the reference "
-        "drops it and sends one create for the next message only)",
         doc="one linked rejection, then a new message",
     )
 
@@ -840,12 +829,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[(conversation\.item\.truncate|audio_interrupted)",
-        ],
-        xfail="issue 12 #2: speech_started after response.output_audio.done while audio is still "
-        "playing: the reference emits audio_interrupted and truncates at the played "
-        "position; realtime_ws does nothing",
         doc="speech_started 150 ms after audio.done of a 1 s reply",
     )
     add(
@@ -863,11 +846,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[audio_interrupted\]",
-        ],
-        xfail="issue 12 #2: speech_started long after the audio was played: the reference still "
-        "emits audio_interrupted (no truncate); realtime_ws emits nothing",
         doc="speech_started well after a 100 ms reply finished",
     )
     vad_cancel = {
@@ -910,11 +888,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[(response\.cancel|audio_interrupted)",
-        ],
-        xfail="issue 12 #2: after audio.done with the response still in progress, the reference "
-        "sends response.cancel and conversation.item.truncate; realtime_ws sends neither",
         doc="interrupt_response false, speech after audio.done, response not yet done",
     )
     add(
@@ -952,11 +925,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[(response\.cancel|audio_interrupted)",
-        ],
-        xfail="issue 12 #2: interrupt() after audio.done while audio still plays: the reference "
-        "cancels, truncates and emits audio_interrupted; realtime_ws does nothing",
         doc="interrupt() 120 ms after audio.done of a 1 s reply",
     )
     add(
@@ -976,11 +944,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"conversation\.item\.truncate: \.audio_end_ms: 100 != 200",
-        ],
-        xfail="issue 12 #3: the playback clock is not reset when the item changes: the "
-        "reference truncates item_B at 100 ms, realtime_ws at 200 ms",
         doc="100 ms on item A, then 100 ms on item B, interrupt long after",
     )
     add(
@@ -998,12 +961,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"conversation\.item\.truncate: \.audio_end_ms: 100 != 16\b",
-        ],
-        xfail="issue 12 #13: output audio format per response (response.created's "
-        "audio.output.format): the reference counts 800 bytes of G.711 as 100 ms and "
-        "truncates there; realtime_ws uses the session's PCM format (16 ms)",
         doc="a response whose own format is G.711 in a PCM session",
     )
 
@@ -1194,15 +1151,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"serverWait\): ok \(reference\) vs timeout",
-            r"only in the reference: reference \[(response\.create|error:None)\]",
-            "disconnected: at",
-        ],
-        xfail="issue 12 #9: an error event without a top-level event_id: the reference emits "
-        "`error` (and releases the sequencer when error.event_id links it to its create, "
-        "so the next message gets a response.create); realtime_ws passes it to `*` only "
-        "and never sends the second create. (Without `code` it matches.)",
         doc="errors missing event_id / code; a linked one must release the sequencer",
     )
     add(
@@ -1223,12 +1171,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[(conversation\.item\.retrieve"
-            r"|conversation\.item\.input_audio_transcription\.completed)",
-        ],
-        xfail="issue 12 #9: transcription completed without usage: the reference emits the "
-        "event and sends conversation.item.retrieve; realtime_ws passes it to `*` only",
         doc="conversation.item.input_audio_transcription.completed without usage",
     )
     add(
@@ -1327,12 +1269,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in realtime_ws: reference \[\] vs realtime_ws \[item_update:item_U\]",
-        ],
-        xfail="issue 12 #11: a GA conversation.item.created produces item_update in realtime_ws; "
-        "the reference passes it to `*` only. (output_item.done + conversation.item.done: "
-        "both clients emit item_update twice, no difference)",
         doc="an assistant message reported by output_item.* and conversation.item.* (both "
         "clients emit item_update for each), and a conversation.item.created",
     )
