@@ -12,6 +12,9 @@
 //! --rubato` drives it, so rubato is measured by the same Python code as ours
 //! and soxr.
 
+// A benchmark whose setup fails has nothing to measure: stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::hint::black_box;

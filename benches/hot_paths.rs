@@ -15,6 +15,9 @@
 //!
 //! `cargo bench --bench hot_paths` (`-- --quick` for a fast pass).
 
+// A benchmark whose setup fails has nothing to measure: stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::hint::black_box;

@@ -24,8 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::connection::{ConnectError, SocketEnd};
 use crate::session::{monotonic_ms, Event};
@@ -61,6 +63,7 @@ impl CoreEvent {
             CoreEvent::Session(Event::Audio(a)) => {
                 a.data.len() + a.raw.as_ref().map_or(0, |r| r.text.len())
             }
+            CoreEvent::Session(Event::FrameError(m) | Event::AudioDropped(m)) => m.len(),
             _ => 0,
         }
     }
@@ -70,7 +73,8 @@ impl CoreEvent {
 pub struct ConnTally {
     pub id: u64,
     pending: AtomicUsize,
-    capacity: Notify,
+    /// The socket task waiting for the loop to drain below the limit.
+    capacity: AtomicWaker,
     /// Set by `close()`: the user no longer wants events from this socket
     /// (except the final `Closed`, which waiters need).
     detached: AtomicBool,
@@ -81,7 +85,7 @@ impl ConnTally {
         Arc::new(ConnTally {
             id,
             pending: AtomicUsize::new(0),
-            capacity: Notify::new(),
+            capacity: AtomicWaker::new(),
             detached: AtomicBool::new(false),
         })
     }
@@ -103,15 +107,25 @@ impl ConnTally {
         self.pending_bytes() > LIMIT
     }
 
-    /// Notified when a drain brings the connection back under the limit.
-    pub fn capacity(&self) -> &Notify {
-        &self.capacity
+    /// `Ready` while under the limit; otherwise registers `cx`'s waker, woken
+    /// when a drain brings the connection back under it.
+    pub fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.over_limit() {
+            return Poll::Ready(());
+        }
+        self.capacity.register(cx.waker());
+        // Checked again: a drain between the check and the registration woke no one.
+        if self.over_limit() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     fn release(&self, cost: usize) {
         let before = self.pending.fetch_sub(cost, Ordering::Relaxed);
         if before > LIMIT && before - cost <= LIMIT {
-            self.capacity.notify_one();
+            self.capacity.wake();
         }
     }
 }
@@ -433,20 +447,25 @@ mod tests {
         assert!(!c.over_limit());
         q.push(&c, ev(LIMIT / 2));
         assert!(c.over_limit());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let notified = rt.block_on(async {
-            let wait = c.capacity().notified();
-            for i in q.take() {
-                i.into_event();
+        struct Flag(AtomicBool);
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
             }
-            tokio::time::timeout(Duration::from_millis(100), wait)
-                .await
-                .is_ok()
-        });
-        assert!(notified);
+        }
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(c.poll_capacity(&mut cx).is_pending());
+        assert!(!flag.0.load(Ordering::SeqCst));
+        for i in q.take() {
+            i.into_event();
+        }
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "the drain woke the waiting task"
+        );
+        assert!(c.poll_capacity(&mut cx).is_ready());
         assert!(!c.over_limit());
     }
 

@@ -9,6 +9,7 @@ check deliberately invalid client events and expect it to fail: through
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def test_make_server_fixture_fails_a_test_that_sends_an_invalid_event(tmp_path: 
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "REALTIME_WS_LOOP": "asyncio"},
     )
     out = run.stdout + run.stderr
     assert run.returncode != 0, out

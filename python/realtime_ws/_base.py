@@ -65,14 +65,19 @@ class TransportBase(EventEmitter):
     # -- state (set by OpenAIRealtimeWebSocket.__init__) ------------------------------------------
     _core: _core.Transport
     _beta: bool
-    _state: WebSocketState
+    _status: ConnectionStatus
     _conn_id: int | None
+    #: The URL of the current (or last) socket.
+    _url: str | None
+    #: The subprotocol the server selected for the current socket.
+    _subprotocol: str | None
     _attempt: Attempt | None
     _hub: LoopHub | None
-    _initial_config: dict[str, Any]
+    #: The ``tracing`` of the initial session config (sent on ``session.created``).
+    _tracing: Any
     _server_tracing: Any
     _last_close: CloseInfo | None
-    _closed_waiters: dict[int, asyncio.Future[None]]
+    _closed_waiters: dict[int, asyncio.Future[None]] | None
     _current_model: str
     _skip_open_event_listeners: bool
     #: A subclass overrides interrupt/_interrupt/_cancel_response: Python interrupts.
@@ -94,8 +99,11 @@ class TransportBase(EventEmitter):
     def interrupt(self, cancel_ongoing_response: bool = True) -> None:
         raise NotImplementedError
 
-    def _set_state(self, status: ConnectionStatus, handle: WebSocketHandle | None) -> None:
-        self._state = WebSocketState(status, handle)
+    def _on_core_event(self, conn_id: int, event: object) -> None:
+        raise NotImplementedError
+
+    def _set_status(self, status: ConnectionStatus) -> None:
+        self._status = status
 
     # -- hooks (the reference's protected members) -------------------------------------------------
 

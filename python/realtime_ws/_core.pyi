@@ -1,7 +1,9 @@
 """Type stubs of the native module ``realtime_ws._core`` (Rust, PyO3)."""
 
 from collections.abc import Awaitable, Sequence
-from typing import Any, Final
+from typing import Any, Final, final
+
+from typing_extensions import Self
 
 __version__: Final[str]
 SEQUENCER_EVENT_ID_PREFIX: Final[str]
@@ -18,6 +20,7 @@ def configure_runtime(workers: int) -> None: ...
 def set_direct_write(on: bool) -> None: ...
 def rust_heap_bytes(peak: bool = False) -> int: ...
 
+@final
 class AudioEvent:
     """The ``audio`` event: one decoded chunk of the model's speech."""
 
@@ -33,15 +36,16 @@ class AudioEvent:
     def item_id(self) -> str: ...
     @property
     def content_index(self) -> int: ...
-    def __init__(
-        self,
+    def __new__(
+        cls,
         data: bytes,
         response_id: str,
         item_id: str | None = None,
         content_index: int = 0,
         event_id: str = "",
-    ) -> None: ...
+    ) -> Self: ...
 
+@final
 class AudioInterruptedEvent:
     """The ``audio_interrupted`` event."""
 
@@ -59,16 +63,17 @@ class AudioInterruptedEvent:
     def cancelled(self) -> bool: ...
     @property
     def truncated(self) -> bool: ...
-    def __init__(
-        self,
+    def __new__(
+        cls,
         item_id: str,
         content_index: int,
         audio_end_ms: int,
         elapsed_ms: float,
         cancelled: bool,
         truncated: bool = True,
-    ) -> None: ...
+    ) -> Self: ...
 
+@final
 class ServerEvent:
     """Internal: one classified server frame."""
 
@@ -82,12 +87,14 @@ class ServerEvent:
     def delta(self) -> tuple[str, str, int, str] | None: ...
     def to_dict(self) -> Any: ...
 
+@final
 class SocketOpened:
     """Internal: the handshake completed."""
 
     @property
     def subprotocol(self) -> str | None: ...
 
+@final
 class ConnectFailed:
     """Internal: the socket could not be opened."""
 
@@ -98,6 +105,7 @@ class ConnectFailed:
     @property
     def status(self) -> int | None: ...
 
+@final
 class SocketClosed:
     """Internal: the socket ended (the last event of a connection)."""
 
@@ -108,6 +116,7 @@ class SocketClosed:
     @property
     def error(self) -> str | None: ...
 
+@final
 class CoreNotice:
     """Internal: something the core reports as an ``error`` event."""
 
@@ -126,10 +135,11 @@ CoreEvent = (
     | CoreNotice
 )
 
+@final
 class Hub:
     """Internal: the event queue of one asyncio loop."""
 
-    def __init__(self, wake: str = "auto") -> None: ...
+    def __new__(cls, wake: str = "auto") -> Self: ...
     coalesce_ms: float
     @property
     def wake(self) -> str: ...
@@ -139,10 +149,11 @@ class Hub:
     def drain(self) -> list[tuple[int, CoreEvent]]: ...
     def pending(self) -> int: ...
 
+@final
 class Transport:
     """Internal: the Rust half of one ``OpenAIRealtimeWebSocket``."""
 
-    def __init__(self, protocol: str = "ga") -> None: ...
+    def __new__(cls, protocol: str = "ga") -> Self: ...
     def open(
         self,
         hub: Hub,
@@ -153,7 +164,7 @@ class Transport:
         connect_timeout: float = 10.0,
         proxy: str | None = None,
         ca_pem: bytes | None = None,
-        ping_interval: float | None = 20.0,
+        ping_interval: float | None = ...,
         ping_timeout: float = 20.0,
         close_timeout: float = 5.0,
         max_message_size: int | None = ...,
@@ -207,10 +218,11 @@ class Transport:
 # --- mock server ---
 # The engine of ``realtime_ws.testing.MockRealtimeServer`` (use that class instead).
 
+@final
 class MockServer:
     """Internal: the Rust mock Realtime server. Bulk data crosses as JSON text."""
 
-    def __init__(self, host: str, port: int, options_json: str = "{}") -> None: ...
+    def __new__(cls, host: str, port: int, options_json: str = "{}") -> Self: ...
     def start(self) -> Awaitable[int]: ...
     def stop_blocking(self) -> None: ...
     @property
@@ -247,10 +259,11 @@ from numpy.typing import NDArray as _NDArray  # noqa: E402
 _Pcm = bytes | bytearray | memoryview | _NDArray[_np.int16] | _NDArray[_np.float32]
 _Codes = bytes | bytearray | memoryview | _NDArray[_np.uint8]
 
+@final
 class Resampler:
-    def __init__(
-        self, in_rate: int, out_rate: int, channels: int = 1, quality: str = "hq"
-    ) -> None: ...
+    def __new__(
+        cls, in_rate: int, out_rate: int, channels: int = 1, quality: str = "hq"
+    ) -> Self: ...
     @overload
     def process(self, chunk: bytes | bytearray | memoryview) -> bytes: ...
     @overload

@@ -164,7 +164,7 @@ class CoreEventDispatch(TransportBase):
     def _session_created(self, ev: _core.ServerEvent) -> None:
         session = ev.to_dict().get("session") or {}
         self._server_tracing = session.get("tracing") if isinstance(session, Mapping) else None
-        self._update_tracing_config(self._initial_config.get("tracing", "auto"))
+        self._update_tracing_config(self._tracing)
 
     def _conversation_item(self, ev: _core.ServerEvent) -> None:
         t = ev.kind

@@ -17,10 +17,11 @@ import platform
 import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from . import _core
-from ._base import AuthMode, TransportBase, WebSocketHandle, logger
+from ._base import AuthMode, TransportBase, logger
 from ._hub import hub_for_running_loop
 from .config_types import SessionConfig
 from .errors import (
@@ -73,6 +74,31 @@ def is_loopback_host(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class OpenOptions:
+    """The socket options of a transport (one shared object for equal options)."""
+
+    connect_timeout: float
+    proxy: str | None
+    ca_pem: bytes | None
+    ping_interval: float | None
+    ping_timeout: float
+    close_timeout: float
+    max_message_size: int | None
+
+    _interned: ClassVar[dict[OpenOptions, OpenOptions]] = {}
+
+    def intern(self) -> OpenOptions:
+        """An equal instance shared with other transports (thousands of sessions
+        usually have the same options); at most 64 distinct ones are kept."""
+        known = OpenOptions._interned.get(self)
+        if known is not None:
+            return known
+        if len(OpenOptions._interned) < 64:
+            OpenOptions._interned[self] = self
+        return self
+
+
 class Attempt:
     """One ``connect()`` call: what to restore on failure, and its first error."""
 
@@ -113,12 +139,12 @@ class ConnectionLifecycle(TransportBase):
     _url: str | None
     _default_url: str | None
     _base_url: str
-    _headers: dict[str, str]
+    _headers: dict[str, str] | None
     _auth: AuthMode
     _use_insecure_api_key: bool
     _allow_insecure_transport: bool
-    _extra_subprotocols: list[str]
-    _open_options: dict[str, Any]
+    _extra_subprotocols: tuple[str, ...]
+    _open_options: OpenOptions
 
     def get_common_request_headers(self) -> dict[str, str]:
         """Headers every handshake carries (before authentication and user headers)."""
@@ -150,20 +176,19 @@ class ConnectionLifecycle(TransportBase):
             else:
                 headers.append(("OpenAI-Beta", "realtime=v1"))
         subprotocols.extend(self._extra_subprotocols)
-        user = {k.lower() for k in self._headers}
-        headers = [(k, v) for k, v in headers if k.lower() not in user]
-        headers.extend(self._headers.items())
+        if self._headers:
+            user = {k.lower() for k in self._headers}
+            headers = [(k, v) for k, v in headers if k.lower() not in user]
+            headers.extend(self._headers.items())
         return headers, subprotocols
 
     def _secrets(self, key: str) -> list[str]:
         """What must never come back from the server in clear: the key and every
         credential header value this handshake sends."""
-        out = [key, f"Bearer {key}"]
-        for k, v in self._headers.items():
+        out = [key]  # also covers "Bearer <key>"
+        for k, v in (self._headers or {}).items():
             if k.lower() in ("authorization", "api-key", "openai-api-key"):
-                out.append(v)
-                if v.lower().startswith("bearer "):
-                    out.append(v[7:])
+                out.append(v[7:] if v.lower().startswith("bearer ") else v)
         return out
 
     async def connect(
@@ -184,7 +209,7 @@ class ConnectionLifecycle(TransportBase):
         On failure the model, key and URLs are restored and the first error is
         raised exactly as it was thrown.
         """
-        if self._attempt is not None or self._state.status != "disconnected":
+        if self._attempt is not None or self._status != "disconnected":
             raise UserError("WebSocket is already connected or connecting.")
         attempt = Attempt(self)
         self._attempt = attempt
@@ -208,7 +233,7 @@ class ConnectionLifecycle(TransportBase):
                 target = with_query(self._base_url, "model", self._current_model)
             self._url = target
             config = {**(initial_session_config or {}), "model": self._current_model}
-            self._initial_config = config
+            self._tracing = config.get("tracing", "auto")
             attempt.config = config
             await self._setup_websocket(attempt, key, target)
         except BaseException as exc:
@@ -254,12 +279,19 @@ class ConnectionLifecycle(TransportBase):
         hub = hub_for_running_loop()
         self._hub = hub
         loop = hub.loop
+        o = self._open_options
         conn_id: int = self._core.open(
             hub.core,
             url,
             headers,
             subprotocols,
-            **self._open_options,
+            connect_timeout=o.connect_timeout,
+            proxy=o.proxy,
+            ca_pem=o.ca_pem,
+            ping_interval=o.ping_interval,
+            ping_timeout=o.ping_timeout,
+            close_timeout=o.close_timeout,
+            max_message_size=o.max_message_size,
             secrets=self._secrets(key),
         )
         hub.register(conn_id, self)
@@ -267,7 +299,8 @@ class ConnectionLifecycle(TransportBase):
         attempt.conn_id = conn_id
         if not self._skip_open_event_listeners:
             attempt.opened = loop.create_future()
-        self._set_state("connecting", WebSocketHandle(conn_id, redact_url(url)))
+        self._subprotocol = None
+        self._set_status("connecting")
         self._emit_strict("connection_change", "connecting")
         if self._skip_open_event_listeners:
             self._socket_opened(conn_id, None, attempt)
@@ -287,9 +320,9 @@ class ConnectionLifecycle(TransportBase):
         """
         if conn_id != self._conn_id:
             return
-        handle = self._state.websocket
-        url = handle.url if handle else ""
-        self._set_state("connected", WebSocketHandle(conn_id, url, subprotocol))
+        if subprotocol is not None:
+            self._subprotocol = subprotocol
+        self._set_status("connected")
         self._core.set_connected(conn_id)
         failure: BaseException | None = None
         try:
@@ -307,10 +340,10 @@ class ConnectionLifecycle(TransportBase):
             return
         if failure is None and attempt.error is None:
             try:
-                if self._attempt is not attempt or self._state.status != "connected":
+                if self._attempt is not attempt or self._status != "connected":
                     raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
                 self.update_session_config(attempt.config)
-                if self._attempt is not attempt or self._state.status != "connected":
+                if self._attempt is not attempt or self._status != "connected":
                     raise ConnectionClosedError(CANCELLED_SETUP_MESSAGE)
             except BaseException as exc:
                 failure = exc
@@ -347,17 +380,20 @@ class ConnectionLifecycle(TransportBase):
         waiter: asyncio.Future[None] | None = None
         if conn_id is not None and self._hub is not None:
             waiter = self._hub.loop.create_future()
+            if self._closed_waiters is None:
+                self._closed_waiters = {}
             self._closed_waiters[conn_id] = waiter
         self.close()
         if waiter is not None:
             assert conn_id is not None
-            limit = timeout if timeout is not None else self._open_options["close_timeout"] + 1.0
+            limit = timeout if timeout is not None else self._open_options.close_timeout + 1.0
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), limit)
             except asyncio.TimeoutError:
                 pass
             finally:
-                self._closed_waiters.pop(conn_id, None)
+                if self._closed_waiters is not None:
+                    self._closed_waiters.pop(conn_id, None)
 
     def _disconnect(
         self,
@@ -379,10 +415,10 @@ class ConnectionLifecycle(TransportBase):
         if dropped is not None:
             logger.warning("%s", dropped)
         self._conn_id = None
-        if self._state.status == "disconnected":
+        if self._status == "disconnected":
             return
         self._last_close = info or CloseInfo(code=1000, by_client=by_client)
-        self._set_state("disconnected", None)
+        self._set_status("disconnected")
         first: BaseException | None = None
         try:
             self._emit_strict("connection_change", "disconnected")
@@ -403,10 +439,9 @@ class ConnectionLifecycle(TransportBase):
     def _on_socket_opened(self, conn_id: int, ev: _core.SocketOpened) -> None:
         if not self._skip_open_event_listeners:
             self._socket_opened(conn_id, ev.subprotocol, self._attempt)
-        elif conn_id == self._conn_id and self._state.websocket is not None:
+        elif conn_id == self._conn_id:
             # Already counted as connected; just record the negotiated subprotocol.
-            h = self._state.websocket
-            self._set_state(self._state.status, WebSocketHandle(h.conn_id, h.url, ev.subprotocol))
+            self._subprotocol = ev.subprotocol
 
     def _on_connect_failed(self, conn_id: int, ev: _core.ConnectFailed) -> None:
         if conn_id != self._conn_id:
@@ -423,7 +458,7 @@ class ConnectionLifecycle(TransportBase):
         self._disconnect(conn_id, raise_errors=False, info=CloseInfo(error=ev.message))
 
     def _on_socket_closed(self, conn_id: int, ev: _core.SocketClosed) -> None:
-        waiter = self._closed_waiters.pop(conn_id, None)
+        waiter = self._closed_waiters.pop(conn_id, None) if self._closed_waiters else None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         if conn_id != self._conn_id:
@@ -432,11 +467,7 @@ class ConnectionLifecycle(TransportBase):
         if ev.error is not None:
             self._on_error(ConnectionClosedError(ev.error, code=ev.code, reason=ev.reason))
         attempt = self._attempt
-        if (
-            attempt is not None
-            and attempt.conn_id == conn_id
-            and self._state.status == "connecting"
-        ):
+        if attempt is not None and attempt.conn_id == conn_id and self._status == "connecting":
             attempt.fail(
                 ConnectionClosedError(CLOSED_BEFORE_READY_MESSAGE, code=ev.code, reason=ev.reason)
             )

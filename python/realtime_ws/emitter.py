@@ -116,13 +116,19 @@ class _Tap:
                 self.waiter = None
 
 
+#: The shared, always-empty tap list of emitters without ``events()`` iterators.
+_NO_TAPS: list[_Tap] = []
+
+
 class EventEmitter:
     """Listener registry and dispatch."""
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[_Entry]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._taps: list[_Tap] = []
+        # Created on first use: most sessions never spawn a coroutine listener
+        # or open an events() iterator, and every idle session pays for both.
+        self._tasks: set[asyncio.Task[Any]] | None = None
+        self._taps: list[_Tap] = _NO_TAPS
 
     # -- registration -------------------------------------------------------------------------
 
@@ -202,10 +208,13 @@ class EventEmitter:
 
     def _spawn(self, name: str, awaitable: Any) -> None:
         task = asyncio.ensure_future(awaitable)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
 
         def done(t: asyncio.Task[Any]) -> None:
-            self._tasks.discard(t)
+            if self._tasks is not None:
+                self._tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 self._report_listener_error(name, t.exception())  # type: ignore[arg-type]
 
@@ -269,6 +278,8 @@ class EventEmitter:
 
             raise InvalidArgumentError(f"maxsize must be an int >= 0, got {maxsize!r}")
         tap = _Tap(maxsize)
+        if self._taps is _NO_TAPS:
+            self._taps = []
         self._taps.append(tap)
         self._listeners_changed("")
 

@@ -23,7 +23,7 @@ from . import _core
 from ._base import AuthMode, Protocol, WebSocketHandle, WebSocketState
 from ._conversation import ConversationMethods
 from ._dispatch import CoreEventDispatch
-from ._lifecycle import ApiKey, ConnectionLifecycle, redact_url
+from ._lifecycle import ApiKey, ConnectionLifecycle, OpenOptions, redact_url
 from .audio import AudioSpec
 from .config_types import ResponseOverride, SessionConfig
 from .errors import ArgumentTypeError, InvalidArgumentError, UnsupportedOperationError
@@ -136,33 +136,34 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
         self._url = None
         self._default_url = url
         self._base_url = base_url
-        self._headers = dict(headers or {})
+        self._headers = dict(headers) if headers else None
         self._auth = auth
         self._use_insecure_api_key = use_insecure_api_key
         self._allow_insecure_transport = allow_insecure_transport
-        self._extra_subprotocols = list(subprotocols)
+        self._extra_subprotocols = tuple(subprotocols)
         self._skip_open_event_listeners = skip_open_event_listeners
         ca_pem: bytes | None = None
         if ca_file is not None:
             with open(ca_file, "rb") as f:
                 ca_pem = f.read()
-        self._open_options = {
-            "connect_timeout": connect_timeout,
-            "proxy": proxy,
-            "ca_pem": ca_pem,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-            "close_timeout": close_timeout,
-            "max_message_size": max_message_size,
-        }
-        self._state = WebSocketState("disconnected", None)
+        self._open_options = OpenOptions(
+            connect_timeout=connect_timeout,
+            proxy=proxy,
+            ca_pem=ca_pem,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_message_size=max_message_size,
+        ).intern()
+        self._status = "disconnected"
+        self._subprotocol = None
         self._attempt = None
         self._conn_id = None
         self._hub = None
-        self._initial_config = {}
+        self._tracing = "auto"
         self._server_tracing = None
         self._last_close = None
-        self._closed_waiters = {}
+        self._closed_waiters = None
         cls = type(self)
         base = OpenAIRealtimeWebSocket
         self._py_interrupts = not (
@@ -199,11 +200,16 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
     @property
     def status(self) -> ConnectionStatus:
         """``"disconnected"``, ``"connecting"`` or ``"connected"``."""
-        return self._state.status
+        return self._status
 
     @property
     def connection_state(self) -> WebSocketState:
-        return self._state
+        """The status and the socket behind it (``None`` when disconnected)."""
+        conn_id = self._conn_id
+        if conn_id is None or self._status == "disconnected":
+            return WebSocketState(self._status, None)
+        url = redact_url(self._url) if self._url else ""
+        return WebSocketState(self._status, WebSocketHandle(conn_id, url, self._subprotocol))
 
     @property
     def muted(self) -> None:

@@ -219,14 +219,20 @@ impl MockServer {
             .map_err(control_err)
     }
 
-    #[pyo3(signature = (code = 1000, reason = String::new(), conn = None))]
-    fn close_connection(&self, code: u16, reason: String, conn: Option<usize>) -> PyResult<()> {
+    #[pyo3(signature = (code = 1000, reason = "", conn = None))]
+    fn close_connection(&self, code: u16, reason: &str, conn: Option<usize>) -> PyResult<()> {
         check_close_code(code).map_err(|e| PyErr::from(CoreError::value(e)))?;
         if reason.len() > 123 {
             return Err(value_err("a close reason is at most 123 bytes of UTF-8"));
         }
         self.live()?
-            .control(conn, Control::Close { code, reason })
+            .control(
+                conn,
+                Control::Close {
+                    code,
+                    reason: reason.to_owned(),
+                },
+            )
             .map_err(control_err)
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 use super::buffer;
 use super::errors::type_name;
@@ -119,12 +119,8 @@ impl FrameSink for ConnSink {
         self.queue.push(&self.tally, CoreEvent::Closed(end));
     }
 
-    fn over_limit(&self) -> bool {
-        self.tally.over_limit()
-    }
-
-    fn capacity(&self) -> Option<&Notify> {
-        Some(self.tally.capacity())
+    fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.tally.poll_capacity(cx)
     }
 }
 
@@ -329,8 +325,8 @@ impl Transport {
     /// one when None; a stale id is ignored), starts its close handshake if it
     /// is still open, and resets the sequencer, playback and audio state.
     /// Returns a report if user audio was dropped (a partial sample).
-    #[pyo3(signature = (conn_id=None, code=1000, reason=String::new()))]
-    fn detach(&self, conn_id: Option<u64>, code: u16, reason: String) -> Option<String> {
+    #[pyo3(signature = (conn_id=None, code=1000, reason=""))]
+    fn detach(&self, conn_id: Option<u64>, code: u16, reason: &str) -> Option<String> {
         let mut st = self.shared.state.lock();
         if let (Some(want), Some(link)) = (conn_id, st.link.as_ref()) {
             if link.tally.id != want {
@@ -339,7 +335,7 @@ impl Transport {
         }
         if let Some(link) = st.link.take() {
             link.tally.detach();
-            link.socket.close(code, &reason);
+            link.socket.close(code, reason);
         }
         st.session.on_disconnect()
     }
@@ -564,6 +560,7 @@ impl Transport {
     /// Test builds only: panics inside the core with the lock held, to prove
     /// a panic becomes an error and a closed connection, never a hang.
     #[cfg(feature = "test-hooks")]
+    #[allow(clippy::panic)] // the point of the hook
     fn _panic_in_core(&self) -> PyResult<()> {
         Ok(self.with_link(|_, _| -> Result<(), CoreError> {
             panic!("deliberate test panic");

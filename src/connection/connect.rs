@@ -228,12 +228,12 @@ fn io_error(stage: &str, e: std::io::Error) -> ConnectError {
 /// closes, at most 4 KiB and 1 s (it only decorates the error message).
 async fn read_body(stream: &mut NetStream, head: &ResponseHead, mut body: Vec<u8>) -> Vec<u8> {
     let want = head.content_length().unwrap_or(4096).min(4096);
-    let mut chunk = [0u8; 1024];
+    body.reserve(want.saturating_sub(body.len()));
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while body.len() < want {
-            match stream.read(&mut chunk).await {
+            match stream.read_buf(&mut body).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
             }
         }
     })
@@ -254,11 +254,15 @@ async fn upgrade(
         .await
         .map_err(|e| io_error("handshake", e))?;
     stream.flush().await.map_err(|e| io_error("handshake", e))?;
+    // Read straight into one buffer (no chunk array in the future: the
+    // connect phase of many sessions at once is what sets the memory peak).
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
     let head = loop {
+        if buf.capacity() - buf.len() < 256 {
+            buf.reserve(1024);
+        }
         let n = stream
-            .read(&mut chunk)
+            .read_buf(&mut buf)
             .await
             .map_err(|e| io_error("handshake", e))?;
         if n == 0 {
@@ -269,7 +273,6 @@ async fn upgrade(
                 ),
             ));
         }
-        buf.extend_from_slice(&chunk[..n]);
         if let Some(head) = handshake::parse_head(&buf)? {
             break head;
         }

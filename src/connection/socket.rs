@@ -16,9 +16,9 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use super::codec;
 
@@ -205,7 +205,7 @@ pub struct Socket {
     wire: Mutex<Wire>,
     /// Wakes the socket task: output is waiting for a writable socket, a close
     /// was requested, or the socket was attached.
-    wake: Notify,
+    task: AtomicWaker,
 }
 
 impl Default for Socket {
@@ -227,7 +227,7 @@ impl Socket {
                 close_after_open: None,
                 failed: None,
             }),
-            wake: Notify::new(),
+            task: AtomicWaker::new(),
         }
     }
 
@@ -258,7 +258,7 @@ impl Socket {
                 *scratch = Vec::new();
             }
             if wake {
-                self.wake.notify_one();
+                self.task.wake();
             }
             Ok(())
         })
@@ -302,7 +302,7 @@ impl Socket {
                 Phase::Closing | Phase::Done => return false,
             }
         }
-        self.wake.notify_one();
+        self.task.wake();
         true
     }
 
@@ -329,7 +329,7 @@ impl Socket {
             }
             w.flush();
         }
-        self.wake.notify_one();
+        self.task.wake();
     }
 
     /// Marks the socket done (the task ended): later sends are refused.
@@ -343,8 +343,8 @@ impl Socket {
 
     // -- for the socket task ---------------------------------------------------------------------
 
-    pub(super) fn wake(&self) -> &Notify {
-        &self.wake
+    pub(super) fn register_waker(&self, waker: &std::task::Waker) {
+        self.task.register(waker);
     }
 
     pub(super) fn tcp(&self) -> Option<Arc<TcpStream>> {

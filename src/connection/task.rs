@@ -15,13 +15,16 @@
 //! - A panic anywhere in the task (the sink included) still ends the socket
 //!   with an error reported through `on_end`.
 
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use super::codec::{is_valid_close_code, CloseFrame, Decoder, Message};
 use super::socket::{ReadOutcome, Socket};
@@ -52,13 +55,11 @@ pub trait FrameSink: Send + Sync + 'static {
     fn on_message(&self, msg: Message);
     /// Called exactly once, when the socket has ended.
     fn on_end(&self, end: SocketEnd);
-    /// True while the consumer is too far behind; the socket is then not read
-    /// until `capacity()` is notified.
-    fn over_limit(&self) -> bool {
-        false
-    }
-    fn capacity(&self) -> Option<&Notify> {
-        None
+    /// `Ready` while the consumer can take more; `Pending` (with the task's
+    /// waker registered, to be woken when it can) while it is too far behind,
+    /// and then the socket is not read (TCP pushes back on the server).
+    fn poll_capacity(&self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
     }
 }
 
@@ -95,14 +96,20 @@ enum Close {
     Received(CloseFrame, Instant),
 }
 
+/// The state of one socket task. Polled by hand (`poll`) rather than through
+/// `select!`: the task then holds no readiness or notification futures, only
+/// this struct and one timer, which is what an idle session costs.
 struct Task {
     socket: Arc<Socket>,
+    tcp: Arc<TcpStream>,
     sink: Arc<dyn FrameSink>,
     opts: SocketOptions,
     decoder: Decoder,
     close: Close,
     last_rx: Instant,
     last_ping: Option<Instant>,
+    /// The one timer: the next ping, dead-peer or close deadline.
+    timer: Option<Pin<Box<Sleep>>>,
     paused: bool,
     /// Read without waiting for readiness (data may already be decrypted or
     /// buffered: at start, after a pause, after the read budget).
@@ -118,20 +125,9 @@ pub async fn run(
     sink: Arc<dyn FrameSink>,
     opts: SocketOptions,
 ) {
-    let mut task = Task {
-        socket: socket.clone(),
-        sink: sink.clone(),
-        opts,
-        decoder: Decoder::new(opts.max_message),
-        close: Close::Open,
-        last_rx: Instant::now(),
-        last_ping: None,
-        paused: false,
-        read_now: true,
-        end: None,
-    };
-    let result = AssertUnwindSafe(task.run(leftover)).catch_unwind().await;
-    drop(task);
+    let result = AssertUnwindSafe(drive(socket.clone(), leftover, sink.clone(), opts))
+        .catch_unwind()
+        .await;
     let end = match result {
         Ok(end) => end,
         Err(panic) => SocketEnd::error(format!(
@@ -141,6 +137,36 @@ pub async fn run(
     };
     socket.finish();
     sink.on_end(end);
+}
+
+async fn drive(
+    socket: Arc<Socket>,
+    leftover: Vec<u8>,
+    sink: Arc<dyn FrameSink>,
+    opts: SocketOptions,
+) -> SocketEnd {
+    let Some(tcp) = socket.tcp() else {
+        return SocketEnd::error("socket task started without a socket");
+    };
+    let mut task = Task {
+        socket,
+        tcp,
+        sink,
+        opts,
+        decoder: Decoder::new(opts.max_message),
+        close: Close::Open,
+        last_rx: Instant::now(),
+        last_ping: None,
+        timer: None,
+        paused: false,
+        read_now: true,
+        end: None,
+    };
+    if !leftover.is_empty() {
+        task.on_bytes(&leftover);
+    }
+    drop(leftover);
+    poll_fn(|cx| task.poll(cx)).await
 }
 
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -154,65 +180,78 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Task {
-    async fn run(&mut self, leftover: Vec<u8>) -> SocketEnd {
-        let Some(tcp) = self.socket.tcp() else {
-            return SocketEnd::error("socket task started without a socket");
-        };
-        if !leftover.is_empty() {
-            self.last_rx = Instant::now();
-            self.on_bytes(&leftover);
-        }
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<SocketEnd> {
+        // Senders wake this task after queuing what the kernel did not take,
+        // and after starting the close handshake.
+        self.socket.register_waker(cx.waker());
         loop {
             if let Some(end) = self.end.take() {
-                return end;
+                return Poll::Ready(end);
             }
             if let Some(e) = self.socket.take_failure() {
-                return self.failed(format!("send failed: {e}"));
+                return Poll::Ready(self.failed(format!("send failed: {e}")));
             }
             if let Close::Open = self.close {
                 if self.socket.is_closing() {
                     self.close = Close::Sent(Instant::now());
                 }
             }
-            if self.read_now && !self.paused {
-                self.read_now = false;
-                self.read_pass();
-                continue;
+            if self.paused && self.sink.poll_capacity(cx).is_ready() {
+                self.paused = false;
+                self.read_now = true;
+                // Silence while paused was ours, not the server's.
+                self.last_rx = Instant::now();
             }
-            let want_write = self.socket.queued_bytes() > 0;
-            let deadline = self.deadline();
-            let capacity = self.sink.capacity();
-            tokio::select! {
-                biased;
-                _ = self.socket.wake().notified() => {
-                    if let Err(e) = self.socket.flush_from_task() {
-                        return self.failed(format!("send failed: {e}"));
-                    }
-                }
-                r = tcp.writable(), if want_write => {
-                    if let Err(e) = r {
-                        return self.failed(format!("socket error: {e}"));
-                    }
-                    if let Err(e) = self.socket.flush_from_task() {
-                        return self.failed(format!("send failed: {e}"));
-                    }
-                }
-                r = tcp.readable(), if !self.paused => {
-                    if let Err(e) = r {
-                        return self.failed(format!("socket error: {e}"));
-                    }
-                    self.read_pass();
-                }
-                _ = wait_capacity(capacity), if self.paused => {
-                    if !self.sink.over_limit() {
-                        self.paused = false;
+            if !self.paused {
+                if self.read_now {
+                    self.read_now = false;
+                    if self.read_pass() {
+                        // Read budget used up: let other tasks run, come back at once.
                         self.read_now = true;
-                        // Silence while paused was ours, not the server's.
-                        self.last_rx = Instant::now();
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
+                match self.tcp.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.read_now = true;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(self.failed(format!("socket error: {e}")))
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if self.socket.queued_bytes() > 0 {
+                match self.tcp.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => match self.socket.flush_from_task() {
+                        Ok(_) => continue,
+                        Err(e) => return Poll::Ready(self.failed(format!("send failed: {e}"))),
+                    },
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(self.failed(format!("socket error: {e}")))
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            match self.deadline() {
+                None => self.timer = None,
+                Some(at) => {
+                    let timer = self
+                        .timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if timer.deadline() != at {
+                        timer.as_mut().reset(at);
+                    }
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.on_timer();
+                        continue;
                     }
                 }
-                _ = sleep_until(deadline) => self.on_timer(),
             }
+            return Poll::Pending;
         }
     }
 
@@ -280,8 +319,9 @@ impl Task {
         }
     }
 
-    /// Reads and decodes everything available.
-    fn read_pass(&mut self) {
+    /// Reads and decodes what is available. Returns true if it stopped at
+    /// the read budget (more may be waiting).
+    fn read_pass(&mut self) -> bool {
         let mut buf = [0u8; READ_CHUNK];
         let socket = self.socket.clone();
         let outcome = socket.read_available(&mut buf, READ_BUDGET, &mut |data| {
@@ -290,8 +330,8 @@ impl Task {
             self.end.is_none() && !self.paused
         });
         match outcome {
-            Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Stopped) => {}
-            Ok(ReadOutcome::Budget) => self.read_now = true,
+            Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Stopped) => false,
+            Ok(ReadOutcome::Budget) => true,
             Ok(ReadOutcome::Eof) => {
                 if self.end.is_none() {
                     self.end = Some(match &self.close {
@@ -303,12 +343,14 @@ impl Task {
                         },
                     });
                 }
+                false
             }
             Err(e) => {
                 if self.end.is_none() {
                     let end = self.failed(format!("socket I/O error: {e}"));
                     self.end = Some(end);
                 }
+                false
             }
         }
     }
@@ -335,7 +377,8 @@ impl Task {
         match m {
             Message::Text(_) | Message::Binary(_) => {
                 self.sink.on_message(m);
-                if self.sink.over_limit() && self.sink.capacity().is_some() {
+                let mut probe = Context::from_waker(std::task::Waker::noop());
+                if self.sink.poll_capacity(&mut probe).is_pending() {
                     self.paused = true;
                 }
             }
@@ -366,20 +409,6 @@ fn end_of(frame: &CloseFrame) -> SocketEnd {
         code: Some(frame.code.unwrap_or(1005)),
         reason: frame.reason.clone(),
         error: frame.violation.clone(),
-    }
-}
-
-async fn wait_capacity(capacity: Option<&Notify>) {
-    match capacity {
-        Some(n) => n.notified().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -50,10 +50,12 @@ pub struct AudioPath {
     quality: Quality,
     pub wire_in: WireFormat,
     pub wire_out: WireFormat,
+    // Boxed: a converter holds a resampler's state (hundreds of bytes), and
+    // most sessions have none; every idle session pays for what is inline.
     /// User -> wire (None when the user sends the wire format).
-    input: Option<Converter>,
+    input: Option<Box<Converter>>,
     /// Wire -> user, built for `output_from`.
-    output: Option<Converter>,
+    output: Option<Box<Converter>>,
     output_from: WireFormat,
     in_carry: Carry,
     out_carry: Option<OutCarry>,
@@ -118,9 +120,9 @@ impl AudioPath {
 
     fn rebuild_input(&mut self) -> Result<(), CoreError> {
         self.input = match self.user_in {
-            Some(u) if u != self.wire_in.spec() => {
-                Some(Converter::input(u, self.wire_in, self.quality).map_err(CoreError::value)?)
-            }
+            Some(u) if u != self.wire_in.spec() => Some(Box::new(
+                Converter::input(u, self.wire_in, self.quality).map_err(CoreError::value)?,
+            )),
             _ => None,
         };
         Ok(())
@@ -129,9 +131,9 @@ impl AudioPath {
     fn rebuild_output(&mut self, from: WireFormat) -> Result<(), CoreError> {
         self.output_from = from;
         self.output = match self.user_out {
-            Some(u) if u != from.spec() => {
-                Some(Converter::output(u, from, self.quality).map_err(CoreError::value)?)
-            }
+            Some(u) if u != from.spec() => Some(Box::new(
+                Converter::output(u, from, self.quality).map_err(CoreError::value)?,
+            )),
             _ => None,
         };
         Ok(())

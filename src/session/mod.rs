@@ -167,9 +167,10 @@ pub struct Session {
     audio: AudioPath,
     /// `turn_detection.interrupt_response` of the last `session.updated`.
     interrupt_response: Option<bool>,
-    /// The last `session.updated.session`, as JSON text (a few hundred bytes
-    /// instead of a rarely read `Value` tree: idle sessions count).
-    raw_session: Option<String>,
+    /// The last `session.updated.session`, as JSON text of exactly its length
+    /// (a rarely read `Value` tree, or a string with growth slack, would cost
+    /// every idle session more).
+    raw_session: Option<Box<str>>,
     /// Output format per response id, from `response.created`.
     response_formats: Vec<(String, WireFormat)>,
     redactor: Redactor,
@@ -376,6 +377,7 @@ impl Session {
             text = Text::from(clean);
         }
         #[cfg(feature = "test-hooks")]
+        #[allow(clippy::panic)] // the point of the hook
         if type_name.as_deref() == Some("realtime_ws.test.panic") {
             panic!("deliberate test panic");
         }
@@ -503,7 +505,7 @@ impl Session {
         self.interrupt_response = turn
             .and_then(|t| t.get("interrupt_response"))
             .and_then(Value::as_bool);
-        self.raw_session = Some(session.to_string());
+        self.raw_session = Some(session.to_string().into_boxed_str());
     }
 
     // -- user input --------------------------------------------------------------------------------

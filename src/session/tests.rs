@@ -928,3 +928,17 @@ proptest! {
         s.on_server_text(Text::from(t.as_str()), 0.0, &mut Output::default());
     }
 }
+
+/// What every idle session holds inline: a regression here is paid K times.
+#[test]
+fn idle_state_stays_small() {
+    use std::mem::size_of;
+    assert!(
+        size_of::<Session>() <= 400,
+        "Session is {} bytes",
+        size_of::<Session>()
+    );
+    assert!(size_of::<audio_path::AudioPath>() <= 128);
+    assert!(size_of::<crate::connection::Socket>() <= 160);
+    assert!(size_of::<crate::connection::codec::Decoder>() <= 96);
+}

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::connection::codec::{encode_frame, OP_TEXT};
-use crate::connection::{open, ConnectConfig, Redactor, SendError};
+use crate::connection::{open, ConnectConfig, Redactor, SendError, Socket};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +18,7 @@ struct Sink {
     end: Mutex<Option<oneshot::Sender<SocketEnd>>>,
     panic_on: Option<&'static str>,
     limit: Option<usize>,
-    capacity: Notify,
+    capacity: futures_util::task::AtomicWaker,
     over: AtomicBool,
     count: AtomicUsize,
 }
@@ -41,11 +41,16 @@ impl FrameSink for Sink {
             let _ = tx.send(end);
         }
     }
-    fn over_limit(&self) -> bool {
-        self.over.load(Ordering::SeqCst)
-    }
-    fn capacity(&self) -> Option<&Notify> {
-        Some(&self.capacity)
+    fn poll_capacity(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if !self.over.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(());
+        }
+        self.capacity.register(cx.waker());
+        if self.over.load(Ordering::SeqCst) {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     }
 }
 
@@ -427,7 +432,7 @@ async fn a_paused_consumer_is_not_a_dead_peer_and_loses_nothing() {
     loop {
         sink.count.store(0, Ordering::SeqCst);
         sink.over.store(false, Ordering::SeqCst);
-        sink.capacity.notify_one();
+        sink.capacity.wake();
         tokio::time::sleep(Duration::from_millis(5)).await;
         if sink.texts.lock().len() >= N {
             break;
@@ -493,4 +498,23 @@ fn encode_frame_matches_what_send_text_writes() {
     let mut out = Vec::new();
     encode_frame(OP_TEXT, b"hi", [0, 0, 0, 0], &mut out);
     assert_eq!(out, vec![0x81, 0x82, 0, 0, 0, 0, b'h', b'i']);
+}
+
+/// The socket task's future is what an idle session costs on the runtime:
+/// a regression here is paid once per socket.
+#[test]
+fn the_socket_task_stays_small() {
+    let socket = Arc::new(Socket::new());
+    let sink: Arc<dyn FrameSink> = Arc::new(Sink::default());
+    let fut = run(socket, Vec::new(), sink, opts());
+    assert!(size_of_val(&fut) <= 700, "{} bytes", size_of_val(&fut));
+}
+
+/// The connect future lives while a handshake runs; with many connects in
+/// flight its size sets the memory peak (and the fragmentation it leaves).
+#[test]
+fn the_connect_future_stays_small() {
+    let cfg = config(1);
+    let fut = open(&cfg);
+    assert!(size_of_val(&fut) <= 2048, "{} bytes", size_of_val(&fut));
 }
