@@ -21,6 +21,8 @@ Quick start::
 
 from __future__ import annotations
 
+from realtime_ws import _platform  # noqa: F401  (first: refuses Windows before _core loads)
+
 from . import _core, _hub
 from .audio import AudioSpec
 from .config_types import ResponseOverride, SessionConfig
