@@ -13,70 +13,16 @@ SDK's ``RealtimeServerEvent`` union, and the official SDK client can hold a sess
 
 The command line runs one too: ``python -m realtime_ws mock --port 8765``.
 
-Options (keyword arguments of the constructor; an unknown name is a ``TypeError``, a bad
-value a ``ValueError``):
-
-Handshake
-    ``api_key`` (str): require ``Authorization: Bearer <key>`` or the subprotocol
-    ``openai-insecure-api-key.<key>``. Otherwise, like the real server, the upgrade succeeds
-    (101), one ``error`` event ``invalid_api_key`` is sent and the socket is closed with code
-    3000, reason ``invalid_request_error.invalid_api_key``.
-    ``require_model`` (bool, default True): without a ``model``, ``call_id`` or ``intent``
-    query parameter: ``error`` ``missing_model``, then close 4000.
-    ``reject_beta`` (bool, default True): the header ``OpenAI-Beta: realtime=v1`` (or the
-    subprotocol ``openai-beta.realtime-v1``): ``error`` ``beta_api_shape_disabled``, close 4000.
-    ``handshake_delay_ms`` (int): wait before answering the upgrade.
-    ``reject_status`` (int): answer the upgrade with this HTTP status and a JSON body.
-    ``close_after_open`` (``{"code": int, "reason": str}``): close right after
-    ``session.created``.
-    ``ping_interval_s`` (float): send WebSocket pings (4-byte payload) at this interval.
-
-Replies
-    ``text`` (str): the reply text, or the transcript of an audio reply.
-    ``audio_ms`` (int, default 600): length of the default audio reply.
-    ``tone_hz`` (float, default 440): the reply is a quiet sine at this frequency ...
-    ``audio`` (bytes): ... or this PCM16 24 kHz mono audio instead (resampled to 8 kHz when the
-    session's output format is G.711).
-    ``chunk_ms`` (int, default 50): audio per ``response.output_audio.delta``.
-    ``realtime`` (bool, default False): pace the deltas in real time (one ``chunk_ms`` chunk
-    every ``chunk_ms``) instead of sending them as fast as possible.
-    ``responses`` (list): scripted responses, consumed one per response (by any connection),
-    then the default reply. Each is one of ``{"text": str, "audio_ms": int, "tone_hz": float,
-    "audio": bytes, "delay_ms": int}`` (all optional), ``{"function_call": {"name": str,
-    "arguments": str | dict, "call_id": str}}`` (``call_id`` optional) or ``{"error":
-    {"code": str, "message": str, "type": str}}`` (an ``error`` event instead of a response).
-    ``respond`` (bool, default True): False makes a passive peer: ``response.create`` (and VAD
-    turns) start no response and ``response.cancel`` gets no answer, for tests that inject every
-    server event themselves with :meth:`MockRealtimeServer.send`. Bad events still get errors.
-    ``input_transcript`` (str): the transcript reported for committed user audio when the
-    session enables ``audio.input.transcription``.
-    ``session_defaults`` (dict): merged into the initial session (as a ``session.update``
-    would be), e.g. ``{"audio": {"output": {"format": {"type": "audio/pcmu"}}}}``.
-
-Turn detection (server VAD on 20 ms frames, while the session's ``turn_detection`` is set)
-    ``vad_threshold`` (float, default 500): frame RMS on the int16 scale that counts as speech.
-    ``vad_speech_ms`` (int, default 60): speech needs this long above the threshold to start.
-    The silence that ends a turn is the session's ``turn_detection.silence_duration_ms``
-    (200 in the default session; 300 when the field is absent).
-
-Load mode
-    ``stream_audio_s`` (float): after the first ``session.update`` of each connection, stream
-    one long reply without waiting for ``response.create``: this many seconds of audio, one
-    ``chunk_ms`` delta every ``chunk_ms`` (always paced in real time), each preceded by a
-    transcript delta (the words of ``text``, cycled), then the usual done events. A load test
-    connects, sends ``session.update`` (with ``"turn_detection": null`` if it also streams
-    loud audio, so that VAD does not barge in and cancel the stream) and measures.
-    Every audio delta's ``event_id`` is ``evt_<seq>_<unix_time_ns>``: the server's clock when
-    it was built, for latency measurements (other events are ``event_<seq>``). ``GET /stats``
-    on the same port (or :meth:`MockRealtimeServer.stats`) returns the counters as JSON: the
-    totals at the top level (``audio_bytes_sent`` (decoded bytes), ``audio_deltas_sent``,
-    ``audio_bytes_received`` (decoded ``input_audio_buffer.append`` bytes), ``events_sent``,
-    ``events_received``, ``responses_created``, ``responses_cancelled``, ``errors_sent``,
-    ``pings_sent``, ``pongs_received``), ``connections_total``, ``connections_open``,
-    ``uptime_s``, ``time_unix_ns`` (a string), and the same counters per connection under
-    ``connections``.
-    ``record`` (bool, default True): keep every event sent and received for :meth:`sent` and
-    :meth:`received`. Turn it off for long load runs (the counters are always kept).
+Options: keyword arguments of the constructor, listed below (generated from the core's
+option table, ``src/mock_server/config.rs``, the one place they are described). An unknown
+name or a wrong type is an ``ArgumentTypeError`` (a ``TypeError``), a bad value an
+``InvalidArgumentError`` (a ``ValueError``). ``GET /stats`` on the same port (or
+:meth:`MockRealtimeServer.stats`) returns the counters as JSON: the totals at the top level
+(``audio_bytes_sent`` (decoded bytes), ``audio_deltas_sent``, ``audio_bytes_received``,
+``events_sent``, ``events_received``, ``responses_created``, ``responses_cancelled``,
+``errors_sent``, ``pings_sent``, ``pongs_received``), ``connections_total``,
+``connections_open``, ``uptime_s``, ``time_unix_ns`` (a string), and the same counters per
+connection under ``connections``.
 
 Client events the server rejected (answered with an ``error``) appear in :meth:`received` with
 an extra ``"__invalid__": True`` key; text frames that are not a JSON object as
@@ -94,52 +40,63 @@ import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from . import _core
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["ConnectionInfo", "MockRealtimeServer", "main_mock"]
 
 _BytesLike = (bytes, bytearray, memoryview)
 
-# name -> accepted Python types (None means "None is allowed").
-_OPTION_TYPES: dict[str, tuple[type | None, ...]] = {
-    "api_key": (str, None),
-    "require_model": (bool,),
-    "reject_beta": (bool,),
-    "handshake_delay_ms": (int,),
-    "reject_status": (int, None),
-    "close_after_open": (dict, tuple, None),
-    "ping_interval_s": (int, float, None),
-    "realtime": (bool,),
-    "chunk_ms": (int,),
-    "audio_ms": (int,),
-    "tone_hz": (int, float),
-    "audio": (bytes, bytearray, memoryview, None),
-    "text": (str,),
-    "responses": (list, tuple),
-    "vad_threshold": (int, float),
-    "vad_speech_ms": (int,),
-    "input_transcript": (str,),
-    "session_defaults": (dict, None),
-    "stream_audio_s": (int, float, None),
-    "record": (bool,),
-    "respond": (bool,),
+#: The core's option table: name, type, nullable, group, doc, default.
+_OPTIONS: list[dict[str, Any]] = json.loads(_core.MockServer.options_json())
+_OPTION_BY_NAME: dict[str, dict[str, Any]] = {o["name"]: o for o in _OPTIONS}
+
+# The Python values each option type accepts (bool is never an int here).
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bytes": (bytes, bytearray, memoryview),
+    "list": (list, tuple),
+    "dict": (dict,),
+    "close": (dict, tuple),
 }
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key"})
 _SECRET_SUBPROTOCOL = "openai-insecure-api-key."
 
 
-def _type_ok(value: Any, accepted: tuple[type | None, ...]) -> bool:
+def _type_ok(value: Any, option: dict[str, Any]) -> bool:
     if value is None:
-        return None in accepted
+        return bool(option["nullable"])
+    accepted = _ACCEPTS[option["type"]]
     if isinstance(value, bool):
         return bool in accepted
-    return any(t is not None and t is not bool and isinstance(value, t) for t in accepted)
+    return any(t is not bool and isinstance(value, t) for t in accepted)
+
+
+def _options_doc() -> str:
+    """The options section of the module documentation, from the core's table."""
+    lines: list[str] = []
+    group = None
+    for o in _OPTIONS:
+        if o["group"] != group:
+            group = o["group"]
+            lines.append(f"\n{group}")
+        kind = o["type"] + (" | None" if o["nullable"] else "")
+        default = "" if o["default"] is None else f", default ``{json.dumps(o['default'])}``"
+        doc = o["doc"].replace("`", "``")
+        lines.append(f"    ``{o['name']}`` ({kind}{default}): {doc}")
+    return "\n".join(lines) + "\n"
+
+
+__doc__ = (__doc__ or "") + _options_doc()
 
 
 def _b64(data: bytes | bytearray | memoryview) -> str:
@@ -148,7 +105,7 @@ def _b64(data: bytes | bytearray | memoryview) -> str:
 
 def _script_to_json(script: Mapping[str, Any], index: int) -> dict[str, Any]:
     if not isinstance(script, Mapping):
-        raise TypeError(f"responses[{index}] must be a dict, not {type(script).__name__}")
+        raise ArgumentTypeError(f"responses[{index}] must be a dict, not {type(script).__name__}")
     out = dict(script)
     if isinstance(out.get("audio"), _BytesLike):
         out["audio"] = _b64(out["audio"])
@@ -158,13 +115,15 @@ def _script_to_json(script: Mapping[str, Any], index: int) -> dict[str, Any]:
 def _options_to_json(options: Mapping[str, Any]) -> str:
     payload: dict[str, Any] = {}
     for name, value in options.items():
-        accepted = _OPTION_TYPES.get(name)
-        if accepted is None:
-            known = ", ".join(sorted(_OPTION_TYPES))
-            raise TypeError(f"MockRealtimeServer got an unknown option {name!r} (known: {known})")
-        if not _type_ok(value, accepted):
-            names = " or ".join("None" if t is None else t.__name__ for t in accepted)
-            raise TypeError(f"option {name!r} must be {names}, not {type(value).__name__}")
+        option = _OPTION_BY_NAME.get(name)
+        if option is None:
+            known = ", ".join(sorted(_OPTION_BY_NAME))
+            raise ArgumentTypeError(
+                f"MockRealtimeServer got an unknown option {name!r} (known: {known})"
+            )
+        if not _type_ok(value, option):
+            names = option["type"] + (" or None" if option["nullable"] else "")
+            raise ArgumentTypeError(f"option {name!r} must be {names}, not {type(value).__name__}")
         if value is None:
             continue
         if name == "audio":
@@ -234,9 +193,9 @@ class MockRealtimeServer:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
         if not isinstance(host, str):
-            raise TypeError("host must be a str")
+            raise ArgumentTypeError("host must be a str")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"port must be an int in 0..65535, got {port!r}")
+            raise InvalidArgumentError(f"port must be an int in 0..65535, got {port!r}")
         self._host = host
         self._core = _core.MockServer(host, port, _options_to_json(options))
         self._port: int | None = None
@@ -319,7 +278,7 @@ class MockRealtimeServer:
         """Waits until ``count`` client events of ``type`` were received; returns the
         ``count``-th. Raises ``TimeoutError``."""
         if count < 1:
-            raise ValueError("count must be at least 1")
+            raise InvalidArgumentError("count must be at least 1")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self._core.received_count(conn, type) < count:
@@ -382,69 +341,59 @@ def _json_arg(value: str) -> Any:
     return json.loads(value)
 
 
+# Options with a command-line form of their own (a file path for the bytes of `audio`).
+_CLI_SPECIAL = {"audio"}
+
+
 def _mock_parser() -> argparse.ArgumentParser:
+    """The command line, generated from the core's option table: ``--name-with-dashes``
+    for a value, ``--name`` for a false-by-default switch, ``--no-name`` for a true one."""
     p = argparse.ArgumentParser(
         prog="python -m realtime_ws mock",
         description="Run the mock OpenAI Realtime server (GA protocol) until interrupted.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
-    p.add_argument("--api-key", help="require this key (Bearer header or subprotocol)")
-    p.add_argument(
-        "--no-require-model",
-        dest="require_model",
-        action="store_false",
-        help="accept connections without ?model=",
-    )
-    p.add_argument(
-        "--allow-beta",
-        dest="reject_beta",
-        action="store_false",
-        help="do not refuse the OpenAI-Beta: realtime=v1 header",
-    )
-    p.add_argument("--handshake-delay-ms", type=int, help="delay before answering the upgrade")
-    p.add_argument("--reject-status", type=int, help="refuse upgrades with this HTTP status")
-    p.add_argument("--ping-interval-s", type=float, help="send WebSocket pings at this interval")
-    p.add_argument("--realtime", action="store_true", help="pace audio deltas in real time")
-    p.add_argument("--chunk-ms", type=int, help="audio per delta (default 50)")
-    p.add_argument("--audio-ms", type=int, help="length of the default reply (default 600)")
-    p.add_argument("--tone-hz", type=float, help="frequency of the reply tone (default 440)")
-    p.add_argument("--audio-file", type=Path, help="raw PCM16 24 kHz mono file to play")
-    p.add_argument("--text", help="reply text / transcript")
-    p.add_argument("--responses", type=_json_arg, help="scripted responses: JSON or @file")
-    p.add_argument("--session-defaults", type=_json_arg, help="initial session: JSON or @file")
-    p.add_argument("--vad-threshold", type=float, help="VAD frame RMS threshold (default 500)")
-    p.add_argument(
-        "--stream-audio-s",
-        type=float,
-        help="load mode: stream this many seconds of paced audio after session.update",
-    )
-    p.add_argument("--record", action="store_true", help="keep every event in memory")
     p.add_argument("--duration-s", type=float, help="stop after this many seconds")
+    p.add_argument("--audio-file", type=Path, help="raw PCM16 24 kHz mono file to play (audio)")
+    for o in _OPTIONS:
+        name, kind = o["name"], o["type"]
+        if name in _CLI_SPECIAL:
+            continue
+        flag = "--" + name.replace("_", "-")
+        doc = o["doc"].split(". ")[0].replace("`", "")
+        if kind == "bool":
+            # The command line keeps no event records unless asked (long runs).
+            default = False if name == "record" else bool(o["default"])
+            if default:
+                p.add_argument(
+                    "--no-" + name.replace("_", "-"),
+                    dest=name,
+                    action="store_false",
+                    default=True,
+                    help=f"turn off: {doc}",
+                )
+            else:
+                p.add_argument(flag, dest=name, action="store_true", default=False, help=doc)
+            continue
+        convert: Callable[[str], Any] = {
+            "int": int,
+            "float": float,
+            "str": str,
+        }.get(kind, _json_arg)
+        shown = "" if o["default"] in (None, "", []) else f" (default {o['default']})"
+        p.add_argument(flag, dest=name, type=convert, default=None, help=doc + shown)
+    # Kept for scripts written against the earlier command line.
+    p.add_argument("--allow-beta", dest="reject_beta", action="store_false", help=argparse.SUPPRESS)
     return p
 
 
 def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "require_model": args.require_model,
-        "reject_beta": args.reject_beta,
-        "realtime": args.realtime,
-        "record": args.record,
-    }
-    for name in (
-        "api_key",
-        "handshake_delay_ms",
-        "reject_status",
-        "ping_interval_s",
-        "chunk_ms",
-        "audio_ms",
-        "tone_hz",
-        "text",
-        "responses",
-        "session_defaults",
-        "vad_threshold",
-        "stream_audio_s",
-    ):
+    options: dict[str, Any] = {}
+    for o in _OPTIONS:
+        name = o["name"]
+        if name in _CLI_SPECIAL:
+            continue
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -482,7 +431,7 @@ def main_mock(argv: list[str] | None = None) -> int:
     try:
         options = _cli_options(args)
         asyncio.run(_serve(args.host, args.port, options, args.duration_s))
-    except (TypeError, ValueError, OSError) as exc:
+    except (TypeError, ValueError, OSError) as exc:  # bad options are both RealtimeErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

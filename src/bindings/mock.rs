@@ -69,6 +69,13 @@ impl MockServer {
         })
     }
 
+    /// The option table (name, type, nullable, group, doc, default) as JSON:
+    /// what the Python wrapper checks, documents and offers on its command line.
+    #[staticmethod]
+    fn options_json() -> String {
+        crate::mock_server::config::options_json()
+    }
+
     /// Binds and starts serving; resolves to the bound port.
     fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         init_async_runtime();

@@ -13,7 +13,7 @@ use super::script::Script;
 use crate::audio::b64;
 
 /// `close_after_open`: close right after `session.created`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CloseSpec {
     pub code: u16,
@@ -21,9 +21,163 @@ pub struct CloseSpec {
     pub reason: String,
 }
 
-/// The raw, deserialised options. See `python/realtime_ws/testing.py` for the
-/// documentation of each field.
-#[derive(Debug, Clone, Deserialize)]
+/// How an option is given from Python (and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionType {
+    Bool,
+    Int,
+    Float,
+    Str,
+    /// PCM16 24 kHz mono bytes (base64 in the JSON the wrapper sends).
+    Bytes,
+    /// A JSON array (a list of dicts).
+    List,
+    /// A JSON object.
+    Dict,
+    /// `{"code": int, "reason": str}` (or a `(code, reason)` tuple from Python).
+    Close,
+}
+
+impl OptionType {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptionType::Bool => "bool",
+            OptionType::Int => "int",
+            OptionType::Float => "float",
+            OptionType::Str => "str",
+            OptionType::Bytes => "bytes",
+            OptionType::List => "list",
+            OptionType::Dict => "dict",
+            OptionType::Close => "close",
+        }
+    }
+}
+
+/// One option of the mock server: the single description the Python wrapper's
+/// type checks, its command line and its documentation are generated from.
+/// `RawConfig` (the serde struct) must have exactly these fields and defaults:
+/// a unit test holds the two together.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub ty: OptionType,
+    /// `None` is accepted (and means "unset").
+    pub nullable: bool,
+    /// The section of the documentation it belongs to.
+    pub group: &'static str,
+    pub doc: &'static str,
+}
+
+const fn opt(
+    name: &'static str,
+    ty: OptionType,
+    nullable: bool,
+    group: &'static str,
+    doc: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        ty,
+        nullable,
+        group,
+        doc,
+    }
+}
+
+use OptionType as T;
+
+/// Every option, in documentation order.
+pub const OPTIONS: &[OptionSpec] = &[
+    opt("api_key", T::Str, true, "Handshake",
+        "require `Authorization: Bearer <key>` or the subprotocol `openai-insecure-api-key.<key>`. \
+         Otherwise, like the real server, the upgrade succeeds (101), one `error` event \
+         `invalid_api_key` is sent and the socket is closed with code 3000, reason \
+         `invalid_request_error.invalid_api_key`."),
+    opt("require_model", T::Bool, false, "Handshake",
+        "without a `model`, `call_id` or `intent` query parameter: `error` `missing_model`, then close 4000."),
+    opt("reject_beta", T::Bool, false, "Handshake",
+        "the header `OpenAI-Beta: realtime=v1` (or the subprotocol `openai-beta.realtime-v1`): \
+         `error` `beta_api_shape_disabled`, close 4000."),
+    opt("handshake_delay_ms", T::Int, false, "Handshake", "wait this long before answering the upgrade."),
+    opt("reject_status", T::Int, true, "Handshake",
+        "answer the upgrade with this HTTP status and a JSON body."),
+    opt("close_after_open", T::Close, true, "Handshake",
+        "`{\"code\": int, \"reason\": str}`: close right after `session.created`."),
+    opt("ping_interval_s", T::Float, true, "Handshake",
+        "send WebSocket pings (4-byte payload) at this interval."),
+    opt("text", T::Str, false, "Replies", "the reply text, or the transcript of an audio reply."),
+    opt("audio_ms", T::Int, false, "Replies", "length of the default audio reply."),
+    opt("tone_hz", T::Float, false, "Replies",
+        "the reply is a quiet sine at this frequency, ..."),
+    opt("audio", T::Bytes, true, "Replies",
+        "... or this PCM16 24 kHz mono audio instead (resampled to 8 kHz when the session's \
+         output format is G.711)."),
+    opt("chunk_ms", T::Int, false, "Replies", "audio per `response.output_audio.delta`."),
+    opt("realtime", T::Bool, false, "Replies",
+        "pace the deltas in real time (one `chunk_ms` chunk every `chunk_ms`) instead of \
+         sending them as fast as possible."),
+    opt("responses", T::List, false, "Replies",
+        "scripted responses, consumed one per response (by any connection), then the default \
+         reply. Each is one of `{\"text\": str, \"audio_ms\": int, \"tone_hz\": float, \
+         \"audio\": bytes, \"delay_ms\": int}` (all optional), `{\"function_call\": {\"name\": str, \
+         \"arguments\": str | dict, \"call_id\": str}}` (`call_id` optional) or \
+         `{\"error\": {\"code\": str, \"message\": str, \"type\": str}}` (an `error` event \
+         instead of a response)."),
+    opt("respond", T::Bool, false, "Replies",
+        "false makes a passive peer: `response.create` (and VAD turns) start no response and \
+         `response.cancel` gets no answer, for tests that inject every server event themselves \
+         with `MockRealtimeServer.send`. Bad events still get errors."),
+    opt("input_transcript", T::Str, false, "Replies",
+        "the transcript reported for committed user audio when the session enables \
+         `audio.input.transcription`."),
+    opt("session_defaults", T::Dict, true, "Replies",
+        "merged into the initial session (as a `session.update` would be), e.g. \
+         `{\"audio\": {\"output\": {\"format\": {\"type\": \"audio/pcmu\"}}}}`."),
+    opt("vad_threshold", T::Float, false, "Turn detection",
+        "frame RMS on the int16 scale that counts as speech (server VAD on 20 ms frames, \
+         while the session's `turn_detection` is set)."),
+    opt("vad_speech_ms", T::Int, false, "Turn detection",
+        "speech needs this long above the threshold to start. The silence that ends a turn is \
+         the session's `turn_detection.silence_duration_ms` (200 in the default session; 300 \
+         when the field is absent)."),
+    opt("stream_audio_s", T::Float, true, "Load mode",
+        "after the first `session.update` of each connection, stream one long reply without \
+         waiting for `response.create`: this many seconds of audio, one `chunk_ms` delta every \
+         `chunk_ms` (always paced), each preceded by a transcript delta (the words of `text`, \
+         cycled), then the usual done events. Every audio delta's `event_id` is \
+         `evt_<seq>_<unix_time_ns>`, for latency measurements."),
+    opt("record", T::Bool, false, "Load mode",
+        "keep every event sent and received for `sent()` and `received()`. Turn it off for long \
+         load runs (the counters are always kept)."),
+];
+
+/// The defaults, as JSON (the documentation and the command line show them).
+pub fn defaults_json() -> Value {
+    // `RawConfig` is plain data; serialising its default cannot fail.
+    serde_json::to_value(RawConfig::default()).unwrap_or(Value::Null)
+}
+
+/// The option table with defaults, as JSON text for the Python wrapper.
+pub fn options_json() -> String {
+    let defaults = defaults_json();
+    let rows: Vec<Value> = OPTIONS
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "name": o.name,
+                "type": o.ty.name(),
+                "nullable": o.nullable,
+                "group": o.group,
+                "doc": o.doc,
+                "default": defaults.get(o.name).cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Value::Array(rows).to_string()
+}
+
+/// The raw, deserialised options; their description is `OPTIONS`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawConfig {
     api_key: Option<String>,
@@ -263,6 +417,32 @@ pub fn decode_pcm16(what: &str, text: &str) -> Result<Arc<[i16]>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_option_table_describes_every_field_and_nothing_else() {
+        let defaults = defaults_json();
+        let fields: std::collections::BTreeSet<&str> = defaults
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let table: std::collections::BTreeSet<&str> = OPTIONS.iter().map(|o| o.name).collect();
+        assert_eq!(fields, table);
+        assert_eq!(table.len(), OPTIONS.len(), "no duplicates");
+        for o in OPTIONS {
+            let d = &defaults[o.name];
+            let ok = match o.ty {
+                OptionType::Bool => d.is_boolean(),
+                OptionType::Int => d.is_u64() || d.is_i64(),
+                OptionType::Float => d.is_number(),
+                OptionType::Str => d.is_string(),
+                OptionType::List => d.is_array(),
+                OptionType::Bytes | OptionType::Dict | OptionType::Close => false,
+            };
+            assert!(ok || (o.nullable && d.is_null()), "{}: default {d}", o.name);
+        }
+        let rows: Value = serde_json::from_str(&options_json()).expect("json");
+        assert_eq!(rows.as_array().map(Vec::len), Some(OPTIONS.len()));
+    }
 
     #[test]
     fn defaults() {
