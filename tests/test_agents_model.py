@@ -63,19 +63,22 @@ import pytest
 
 pytest.importorskip("agents", reason="needs the agents extra (openai-agents)")
 
-from agents import function_tool  # noqa: E402
-from agents.realtime import (  # noqa: E402
+import contextlib
+
+from agents import function_tool
+from agents.realtime import (
     RealtimeAgent,
     RealtimePlaybackTracker,
     RealtimeRunner,
 )
-from agents.realtime.model_inputs import RealtimeModelSendRawMessage  # noqa: E402
-from agents.realtime.openai_realtime import (  # noqa: E402
+from agents.realtime.model_inputs import RealtimeModelSendRawMessage
+from agents.realtime.openai_realtime import (
     OpenAIRealtimeWebSocketModel as OriginalModel,
 )
-from pydantic import BaseModel  # noqa: E402
-from realtime_ws.agents import OpenAIRealtimeWebSocketModel as RtwsModel  # noqa: E402
-from realtime_ws.testing import MockRealtimeServer  # noqa: E402
+from pydantic import BaseModel
+
+from realtime_ws.agents import OpenAIRealtimeWebSocketModel as RtwsModel
+from realtime_ws.testing import MockRealtimeServer
 
 MODELS: dict[str, Callable[[], Any]] = {"original": OriginalModel, "realtime_ws": RtwsModel}
 
@@ -133,9 +136,7 @@ class Canon:
             return out
         if isinstance(obj, dict):
             # event ids: ids aside; expires_at: the server's clock.
-            return {
-                k: self.plain(v) for k, v in obj.items() if k not in ("event_id", "expires_at")
-            }
+            return {k: self.plain(v) for k, v in obj.items() if k not in ("event_id", "expires_at")}
         if isinstance(obj, (list, tuple)):
             return [self.plain(v) for v in obj]
         if isinstance(obj, (bytes, bytearray)):
@@ -159,10 +160,7 @@ def session_event(canon: Canon, ev: Any, wall_clock: bool = False) -> Any:
     data = getattr(ev, "data", None)
     if ev.type == "raw_model_event" and getattr(data, "type", None) == "exception":
         out["data"]["exception"] = {"__exception__": "<by design>"}
-    if (
-        wall_clock
-        and kind(ev) == "raw_model_event:raw_server_event:conversation.item.truncated"
-    ):
+    if wall_clock and kind(ev) == "raw_model_event:raw_server_event:conversation.item.truncated":
         out["data"]["data"]["audio_end_ms"] = "<wall clock>"
     return out
 
@@ -233,10 +231,8 @@ class Trace:
                 kinds = [kind(e) for e in self.events]
                 raise AssertionError(f"{count} matching events not seen in {timeout}s: {kinds}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
 
 
 def kind(ev: Any) -> str:
@@ -281,7 +277,9 @@ async def run_once(
 ) -> Run:
     srv = await make_server(**(server or {}))
     model = MODELS[model_name]()
-    the_agent = agent() if agent is not None else RealtimeAgent(name="assistant", instructions="Be brief.")
+    the_agent = (
+        agent() if agent is not None else RealtimeAgent(name="assistant", instructions="Be brief.")
+    )
     config: dict[str, Any] = dict(run_config or {})
     if settings is not None:
         config["model_settings"] = settings
@@ -310,7 +308,9 @@ async def run_once(
         # A deterministic start: the initial session.update and the tracing one are both
         # answered before the script runs (the tracing update is sent on session.created,
         # and when it goes out relative to the script's first event is timing).
-        await trace.wait(is_("raw_model_event:raw_server_event:session.updated"), 1 + tracing_updates)
+        await trace.wait(
+            is_("raw_model_event:raw_server_event:session.updated"), 1 + tracing_updates
+        )
         await script(session, srv, trace)
     await asyncio.wait_for(consumer, 5)
     received = srv.received()
@@ -337,8 +337,10 @@ def mask_transcripts(obj: Any, item_ids: set[str]) -> Any:
     if not isinstance(obj, dict):
         return obj
     if obj.get("item_id") in item_ids or obj.get("id") in item_ids:
-        return {k: _mask(v) if k in ("content", "item") else mask_transcripts(v, item_ids)
-                for k, v in obj.items()}
+        return {
+            k: _mask(v) if k in ("content", "item") else mask_transcripts(v, item_ids)
+            for k, v in obj.items()
+        }
     return {k: mask_transcripts(v, item_ids) for k, v in obj.items()}
 
 
@@ -429,7 +431,7 @@ def assert_same(expected: list[Any], actual: list[Any], what: str) -> None:
             raise AssertionError(
                 f"{what} differ at #{i} (of {len(expected)} / {len(actual)}):\n"
                 f"  original:   {a}\n  realtime_ws: {b}\n"
-                f"  before: {[_short(x) for x in expected[max(0, i - 3):i]]}"
+                f"  before: {[_short(x) for x in expected[max(0, i - 3) : i]]}"
             )
     extra = expected[len(actual) :] or actual[len(expected) :]
     raise AssertionError(
@@ -460,10 +462,18 @@ async def test_text_turn(make_server: Any) -> None:
         await session.send_message("Hello!")
         await trace.wait(is_("agent_end"))
         await session.send_message(
-            {"type": "message", "role": "user", "content": [
-                {"type": "input_text", "text": "And again"},
-                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"},
-            ]}
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "And again"},
+                    {
+                        "type": "input_image",
+                        "image_url": "data:image/png;base64,AAAA",
+                        "detail": "low",
+                    },
+                ],
+            }
         )
         await trace.wait(is_("agent_end"), 2)
 
@@ -508,7 +518,7 @@ async def test_tool_call_round_trip(make_server: Any) -> None:
         await session.send_message("Weather in Paris?")
         await trace.wait(is_("agent_end"), 2)
 
-    original, ours = await differential(
+    _original, ours = await differential(
         make_server,
         script,
         agent=agent,
@@ -667,7 +677,10 @@ async def test_history_update(make_server: Any) -> None:
         user_item = next(e.item for e in trace.events if e.type == "history_added")
         await session.model.send_event(
             RealtimeModelSendRawMessage(
-                message={"type": "conversation.item.delete", "other_data": {"item_id": user_item.item_id}}
+                message={
+                    "type": "conversation.item.delete",
+                    "other_data": {"item_id": user_item.item_id},
+                }
             )
         )
         await trace.wait(is_("raw_model_event:item_deleted"))
@@ -689,10 +702,12 @@ async def test_history_update(make_server: Any) -> None:
         await session.update_agent(RealtimeAgent(name="second", instructions="Be terse."))
         await trace.wait(is_("raw_model_event:raw_server_event:session.updated"), 3)
         # A raw response.create goes through the sequencer like the original's.
-        await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
+        await session.model.send_event(
+            RealtimeModelSendRawMessage(message={"type": "response.create"})
+        )
         await trace.wait(is_("agent_end"), 2)
 
-    original, ours = await differential(
+    _original, ours = await differential(
         make_server, script, server={"text": "Ok.", "audio_ms": 100}
     )
     kinds = [kind(e) for e in ours.raw_events]
@@ -772,6 +787,254 @@ async def test_server_closes(make_server: Any, code: int, expect_exception: bool
                 break
             await asyncio.sleep(0.01)
 
-    original, ours = await differential(make_server, script, server={"text": "Hi.", "audio_ms": 100})
+    original, ours = await differential(
+        make_server, script, server={"text": "Hi.", "audio_ms": 100}
+    )
     assert (ours.error is not None) is expect_exception
     assert ours.events == original.events
+
+
+# -- the model alone, against a passive server (every server event injected) -------------------
+
+
+class _Collect:
+    """A model listener that records every event (optionally slow, to test the ordering)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.events: list[Any] = []
+        self.delay = delay
+        self.busy = False
+        self.overlaps = 0
+
+    async def on_event(self, event: Any) -> None:
+        if self.busy:
+            self.overlaps += 1
+        self.busy = True
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self.events.append(event)
+        finally:
+            self.busy = False
+
+    async def wait(self, pred: Callable[[Any], bool], count: int = 1) -> Any:
+        for _ in range(1000):
+            matches = [e for e in self.events if pred(e)]
+            if len(matches) >= count:
+                return matches[count - 1]
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"not seen: {[e.type for e in self.events]}")
+
+
+ModelScript = Callable[[Any, MockRealtimeServer, _Collect], Awaitable[None]]
+
+
+async def run_model(
+    make_server: Any,
+    name: str,
+    script: ModelScript,
+    *,
+    settings: dict[str, Any] | None = None,
+    tracker: RealtimePlaybackTracker | None = None,
+    listener: _Collect | None = None,
+) -> tuple[list[Any], list[Any], _Collect]:
+    srv = await make_server(respond=False)
+    model = MODELS[name]()
+    collect = listener or _Collect()
+    model.add_listener(collect)
+    config: dict[str, Any] = {
+        "api_key": "sk-test",
+        "url": f"{srv.url}?model=gpt-realtime",
+        "initial_model_settings": settings or {"turn_detection": None},
+    }
+    if tracker is not None:
+        config["playback_tracker"] = tracker
+    await model.connect(config)  # type: ignore[arg-type]
+    await collect.wait(lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2)
+    try:
+        await script(model, srv, collect)
+    finally:
+        await model.close()
+    canon = Canon()
+    events = [canon.plain(e) for e in collect.events]
+    return events, wire(canon, srv.received()), collect
+
+
+def _audio_delta(rid: str, iid: str, ms: int = 50) -> dict[str, Any]:
+    return {
+        "type": "response.output_audio.delta",
+        "event_id": "event_x",
+        "response_id": rid,
+        "item_id": iid,
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(pcm(ms, 1000)).decode(),
+    }
+
+
+def _response(kind_: str, rid: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"id": rid, "object": "realtime.response", "output": []}
+    if kind_ == "response.created":
+        response["status"] = "in_progress"
+    else:
+        response["status"] = "cancelled"
+        response["usage"] = {"total_tokens": 3, "input_tokens": 1, "output_tokens": 2}
+    return {"type": kind_, "event_id": "event_x", "response": response}
+
+
+async def test_response_scoped_interrupts(make_server: Any) -> None:
+    model_tracker: list[RealtimePlaybackTracker] = []
+    """The guardrail paths of ``RealtimeModelSendInterrupt``: playback-only for one
+    response (its later audio is dropped), cancel-only with a response id, a cancel for a
+    response that is not the ongoing one (nothing sent), forced cancel, a bad combination."""
+
+    async def script(model: Any, server: MockRealtimeServer, got: _Collect) -> None:
+        from agents.realtime.model_inputs import RealtimeModelSendInterrupt as Interrupt
+
+        tracker = model_tracker[0]
+        server.send(_response("response.created", "resp_a"))
+        for _ in range(3):
+            server.send(_audio_delta("resp_a", "item_a"))
+        await got.wait(lambda e: e.type == "audio", 3)
+        tracker.on_play_ms("item_a", 0, 70.0)
+        await model.send_event(Interrupt(response_id="resp_a", playback_only=True))
+        server.send(_audio_delta("resp_a", "item_a"))  # dropped: its playback was interrupted
+        server.send(_response("response.done", "resp_a"))
+        await got.wait(lambda e: e.type == "turn_ended")
+        model._retire_response_audio("resp_a")
+        server.send(_response("response.created", "resp_b"))
+        server.send(_audio_delta("resp_b", "item_b"))
+        await got.wait(lambda e: e.type == "audio", 4)
+        await model.send_event(Interrupt(response_id="resp_other", cancel_response_only=True))
+        await model.send_event(Interrupt(response_id="resp_b", cancel_response_only=True))
+        await model.send_event(Interrupt(response_id="resp_b", cancel_response_only=True))
+        with pytest.raises(ValueError, match="playback_only cannot be combined"):
+            await model.send_event(Interrupt(playback_only=True, force_response_cancel=True))
+        with pytest.raises(ValueError, match="requires response_id"):
+            await model.send_event(Interrupt(cancel_response_only=True))
+        server.send(_response("response.done", "resp_b"))
+        await got.wait(lambda e: e.type == "turn_ended", 2)
+        server.send(_response("response.created", "resp_c"))
+        server.send(_audio_delta("resp_c", "item_c", 100))
+        await got.wait(lambda e: e.type == "audio", 5)
+        tracker.on_play_ms("item_c", 0, 5000.0)  # more than was received: clamped
+        await model.send_event(Interrupt(force_response_cancel=True))
+        await asyncio.sleep(0.1)
+
+    runs = []
+    for name in MODELS:
+        model_tracker[:] = [RealtimePlaybackTracker()]
+        runs.append(await run_model(make_server, name, script, tracker=model_tracker[0]))
+    (orig_events, orig_wire, _), (our_events, our_wire, got) = runs
+    assert_same(orig_events, our_events, "model events")
+    assert_same(orig_wire, our_wire, "client events on the wire")
+    sent = [e for e in our_wire if e["type"] != "session.update"]
+    assert [e["type"] for e in sent] == [
+        "conversation.item.truncate",
+        "response.cancel",
+        "conversation.item.truncate",
+        "response.cancel",
+    ]
+    assert sent[0]["audio_end_ms"] == 70
+    created = [
+        e["data"]["response"]["id"]
+        for e in our_events
+        if e["type"] == "raw_server_event" and e["data"]["type"] == "response.created"
+    ]
+    assert sent[1] == {"type": "response.cancel", "response_id": created[1]}
+    assert sent[2]["audio_end_ms"] == 100  # clamped to the 100 ms received
+    assert [e.type for e in got.events].count("audio") == 5  # the 4th resp_a delta dropped
+
+
+async def test_g711_session_audio_lengths(make_server: Any) -> None:
+    """G.711 sessions: audio passes through as 8 kHz bytes, and the truncation limit is
+    computed at 8 bytes per ms (a played position past the end is clamped to it)."""
+    model_tracker: list[RealtimePlaybackTracker] = []
+    settings = {
+        "turn_detection": None,
+        "input_audio_format": "g711_ulaw",
+        "output_audio_format": "g711_ulaw",
+    }
+
+    async def script(model: Any, server: MockRealtimeServer, got: _Collect) -> None:
+        from agents.realtime.model_inputs import RealtimeModelSendInterrupt as Interrupt
+
+        server.send(_response("response.created", "resp_g"))
+        delta = _audio_delta("resp_g", "item_g")
+        delta["delta"] = base64.b64encode(bytes(range(256)) * 3 + b"\x01").decode()  # 769 B
+        server.send(delta)
+        await got.wait(lambda e: e.type == "audio")
+        model_tracker[0].on_play_ms("item_g", 0, 1000.0)
+        await model.send_event(Interrupt())
+        await asyncio.sleep(0.1)
+
+    runs = []
+    for name in MODELS:
+        model_tracker[:] = [RealtimePlaybackTracker()]
+        runs.append(
+            await run_model(make_server, name, script, settings=settings, tracker=model_tracker[0])
+        )
+    (orig_events, orig_wire, _), (our_events, our_wire, got) = runs
+    assert_same(orig_events, our_events, "model events")
+    assert_same(orig_wire, our_wire, "client events on the wire")
+    (audio,) = [e for e in got.events if e.type == "audio"]
+    assert audio.data == bytes(range(256)) * 3 + b"\x01"
+    (truncate,) = [e for e in our_wire if e["type"] == "conversation.item.truncate"]
+    assert truncate["audio_end_ms"] == 97  # ceil(769 / 8)
+
+
+async def test_slow_listener_keeps_the_order(make_server: Any) -> None:
+    """A listener that suspends on every event: events still arrive one at a time and in
+    the server's order (each is handled before the next, as in the original)."""
+
+    async def script(model: Any, server: MockRealtimeServer, got: _Collect) -> None:
+        server.send(_response("response.created", "resp_s"))
+        for _ in range(10):
+            server.send(_audio_delta("resp_s", "item_s", 20))
+        server.send(_response("response.done", "resp_s"))
+        await got.wait(lambda e: e.type == "turn_ended")
+
+    slow = _Collect(delay=0.002)
+    await run_model(make_server, "realtime_ws", script, listener=slow)
+    assert slow.overlaps == 0
+    kinds = [e.type for e in slow.events if e.type != "raw_server_event"]
+    assert kinds[-13:] == ["turn_started", *["audio"] * 10, "usage", "turn_ended"]
+
+
+async def test_audio_skips_pydantic_and_python_base64(
+    make_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path: audio deltas reach the listener decoded (Rust), never through the
+    openai models or Python's base64; every other event is validated as in the original."""
+    import binascii
+
+    validated: list[str] = []
+    model = RtwsModel()
+    adapter = model._server_event_type_adapter
+
+    class Counting:
+        def validate_python(self, value: Any) -> Any:
+            validated.append(value.get("type"))
+            return adapter.validate_python(value)
+
+    model._server_event_type_adapter = Counting()  # type: ignore[assignment]
+
+    def no_python_base64(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("base64 decoded in Python")
+
+    srv = await make_server(text="Audio.", audio_ms=500)
+    got = _Collect()
+    model.add_listener(got)
+    await model.connect({"api_key": "sk-test", "url": f"{srv.url}?model=gpt-realtime"})
+    await got.wait(lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2)
+    monkeypatch.setattr(binascii, "a2b_base64", no_python_base64)
+    monkeypatch.setattr(base64, "b64decode", no_python_base64)
+    await model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
+    await got.wait(lambda e: e.type == "turn_ended")
+    monkeypatch.undo()
+    await model.close()
+    audio = [e for e in got.events if e.type == "audio"]
+    assert sum(len(e.data) for e in audio) == 500 * 48
+    assert "response.output_audio.delta" not in validated
+    assert "response.output_audio_transcript.delta" not in validated
+    assert "response.done" in validated

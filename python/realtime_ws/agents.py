@@ -145,10 +145,7 @@ def _fast_delta(event: Mapping[str, Any]) -> bool:
     for key in _DELTA_STR_FIELDS:
         if type(event.get(key)) is not str:
             return False
-    for key in _DELTA_INT_FIELDS:
-        if type(event.get(key)) is not int:
-            return False
-    return True
+    return all(type(event.get(key)) is int for key in _DELTA_INT_FIELDS)
 
 
 class _Transport(OpenAIRealtimeWebSocket):
@@ -297,9 +294,7 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
         previous_model = self.model
         self._connection_attempt_active = True
         try:
-            model_settings: RealtimeSessionModelSettings = options.get(
-                "initial_model_settings", {}
-            )
+            model_settings: RealtimeSessionModelSettings = options.get("initial_model_settings", {})
             self._playback_tracker = options.get("playback_tracker", None)
             call_id = options.get("call_id")
             model_name = model_settings.get("model_name")
@@ -518,26 +513,25 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
     async def _handle_ws_event(self, event: dict[str, Any]) -> None:
         await self._emit_event(RealtimeModelRawServerEvent(data=event))
         kind = event.get("type")
-        if kind == _AUDIO_DELTA or kind == _TRANSCRIPT_DELTA or kind == _TEXT_DELTA:
-            if _fast_delta(event):
-                if kind == _TRANSCRIPT_DELTA:
-                    await self._emit_event(
-                        RealtimeModelTranscriptDeltaEvent(
-                            item_id=event["item_id"],
-                            delta=event["delta"],
-                            response_id=event["response_id"],
-                        )
+        if kind in (_AUDIO_DELTA, _TRANSCRIPT_DELTA, _TEXT_DELTA) and _fast_delta(event):
+            if kind == _TRANSCRIPT_DELTA:
+                await self._emit_event(
+                    RealtimeModelTranscriptDeltaEvent(
+                        item_id=event["item_id"],
+                        delta=event["delta"],
+                        response_id=event["response_id"],
                     )
-                elif kind == _TEXT_DELTA:
-                    await self._emit_event(
-                        RealtimeModelOutputTextDeltaEvent(
-                            item_id=event["item_id"],
-                            delta=event["delta"],
-                            response_id=event["response_id"],
-                        )
+                )
+            elif kind == _TEXT_DELTA:
+                await self._emit_event(
+                    RealtimeModelOutputTextDeltaEvent(
+                        item_id=event["item_id"],
+                        delta=event["delta"],
+                        response_id=event["response_id"],
                     )
-                # An audio delta's decoded audio follows as its own transport event.
-                return
+                )
+            # An audio delta's decoded audio follows as its own transport event.
+            return
         if kind in ("response.output_item.added", "response.output_item.done"):
             item = event.get("item")
             if isinstance(item, dict) and item.get("type") == "message":
@@ -819,9 +813,9 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
         elif isinstance(event, RealtimeModelSendInterrupt):
             await self._send_interrupt(event)
         elif isinstance(event, RealtimeModelSendSessionUpdate):
-            self._send({"type": "session.update", "session": self._session_payload(
-                event.session_settings
-            )})
+            self._send(
+                {"type": "session.update", "session": self._session_payload(event.session_settings)}
+            )
         else:
             assert_never(event)
             raise ValueError(f"Unknown event type: {type(event)}")
@@ -903,7 +897,7 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
 
     def _max_audio_ms(self, item_id: str, content_index: int) -> int | None:
         state = self._audio_tracker.states.get((item_id, content_index))
-        return None if state is None else int(math.ceil(state.audio_length_ms))
+        return None if state is None else math.ceil(state.audio_length_ms)
 
     def _truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
         self._send(
@@ -934,13 +928,11 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
             effective_elapsed_ms = float(elapsed_override)
         if playback_item_id and effective_elapsed_ms is not None:
             max_audio_ms = self._max_audio_ms(playback_item_id, playback_content_index)
-            truncated_ms = max(int(round(effective_elapsed_ms)), 0)
+            truncated_ms = max(round(effective_elapsed_ms), 0)
             if (
                 max_audio_ms is not None
                 and truncated_ms >= max_audio_ms
-                and not self._ongoing_response_owns_audio(
-                    playback_item_id, playback_content_index
-                )
+                and not self._ongoing_response_owns_audio(playback_item_id, playback_content_index)
             ):
                 logger.debug(
                     "Skipping truncate because playback appears complete. Item id: %s, "
