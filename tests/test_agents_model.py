@@ -43,6 +43,16 @@ Allowed differences (each is applied by the normalisation below, nothing else is
    sequencer requeues and sends it again (the TS reference's rule); the original drops it.
    Not normalised: ``test_rejected_response_create_is_retried`` asserts the difference.
 
+7. Raw server events of the hot deltas (``response.output_audio.delta``,
+   ``response.output_audio_transcript.delta``, ``response.output_text.delta``): not emitted
+   by default (``raw_delta_events=False``); their content is in the ``audio``,
+   ``transcript_delta`` and ``output_text_delta`` events, and each raw event would cost a
+   ``RealtimeSession`` event per delta. Normalised by dropping them from the original's
+   trace; ``test_audio_reply_turn_with_raw_delta_events`` compares with them, unnormalised.
+8. Audio events are ``RealtimeModelAudioEventWithId``, a subclass of
+   ``RealtimeModelAudioEvent`` with the delta's ``event_id`` added; compared as the base
+   class without that field.
+
 Every server also validates the traffic at teardown (the ``make_server`` fixture): each
 client event either model sent must validate against the openai SDK's client-event union.
 """
@@ -71,7 +81,8 @@ from agents.realtime import (
     RealtimePlaybackTracker,
     RealtimeRunner,
 )
-from agents.realtime.model_inputs import RealtimeModelSendRawMessage
+from agents.realtime.model import RealtimeModelListener
+from agents.realtime.model_inputs import RealtimeModelSendAudio, RealtimeModelSendRawMessage
 from agents.realtime.openai_realtime import (
     OpenAIRealtimeWebSocketModel as OriginalModel,
 )
@@ -128,9 +139,14 @@ class Canon:
         if isinstance(obj, RealtimeAgent):
             return {"__agent__": obj.name}
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            out: dict[str, Any] = {"__dataclass__": type(obj).__name__}
+            name = type(obj).__name__
+            skip = {"info", "context_wrapper", "context"}
+            if name == "RealtimeModelAudioEventWithId":  # allowed difference 8
+                name = "RealtimeModelAudioEvent"
+                skip.add("event_id")
+            out: dict[str, Any] = {"__dataclass__": name}
             for f in dataclasses.fields(obj):
-                if f.name in ("info", "context_wrapper", "context"):
+                if f.name in skip:
                     continue
                 out[f.name] = self.plain(getattr(obj, f.name))
             return out
@@ -274,9 +290,14 @@ async def run_once(
     model_config: dict[str, Any] | None = None,
     tracing_updates: int = 1,
     wall_clock: bool = False,
+    raw_delta_events: bool = False,
 ) -> Run:
     srv = await make_server(**(server or {}))
-    model = MODELS[model_name]()
+    model = (
+        RtwsModel(raw_delta_events=raw_delta_events)
+        if model_name == "realtime_ws"
+        else MODELS[model_name]()
+    )
     the_agent = (
         agent() if agent is not None else RealtimeAgent(name="assistant", instructions="Be brief.")
     )
@@ -284,13 +305,8 @@ async def run_once(
     if settings is not None:
         config["model_settings"] = settings
     runner = RealtimeRunner(the_agent, model=model, config=config)  # type: ignore[arg-type]
-    session = await runner.run(
-        model_config={
-            "api_key": "sk-test",
-            "url": f"{srv.url}?model=gpt-realtime",
-            **(model_config or {}),
-        }  # type: ignore[typeddict-item]
-    )
+    config_: Any = {"api_key": "sk-test", "url": f"{srv.url}?model=gpt-realtime"}
+    session = await runner.run(model_config=config_ | (model_config or {}))
     trace = Trace()
 
     async def consume() -> None:
@@ -317,6 +333,8 @@ async def run_once(
     raw_events = trace.events
     if model_name == "realtime_ws":
         raw_events, received = drop_transport_retrieves(raw_events, received)
+    elif not raw_delta_events:
+        raw_events = [e for e in raw_events if kind(e) not in RAW_DELTAS]  # difference 7
     canon = Canon()
     events = [session_event(canon, e, wall_clock) for e in raw_events]
     if wall_clock:
@@ -351,6 +369,15 @@ def _mask(obj: Any) -> Any:
         return {k: "<wall clock>" if k == "transcript" else _mask(v) for k, v in obj.items()}
     return obj
 
+
+RAW_DELTAS = frozenset(
+    "raw_model_event:raw_server_event:" + t
+    for t in (
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+    )
+)
 
 _TRIGGERS = (
     "raw_model_event:raw_server_event:conversation.item.input_audio_transcription.completed",
@@ -501,6 +528,25 @@ async def test_audio_reply_turn(make_server: Any) -> None:
     audio = [e for e in ours.raw_events if e.type == "audio"]
     assert sum(len(e.audio.data) for e in audio) == 450 * 48
     assert [kind(e) for e in original.raw_events].count("audio_end") == 1
+
+
+async def test_audio_reply_turn_with_raw_delta_events(make_server: Any) -> None:
+    """``raw_delta_events=True``: a raw server event for every delta too, as the original
+    (difference 7 then does not apply: nothing is dropped from either trace)."""
+
+    async def script(session: Any, server: MockRealtimeServer, trace: Trace) -> None:
+        await session.send_message("Say something")
+        await trace.wait(is_("agent_end"))
+
+    original, ours = await differential(
+        make_server,
+        script,
+        server={"text": "Here is some audio.", "audio_ms": 450},
+        raw_delta_events=True,
+    )
+    kinds = [kind(e) for e in ours.raw_events]
+    assert kinds.count("raw_model_event:raw_server_event:response.output_audio.delta") == 9
+    assert kinds == [kind(e) for e in original.raw_events]
 
 
 async def test_tool_call_round_trip(make_server: Any) -> None:
@@ -797,7 +843,7 @@ async def test_server_closes(make_server: Any, code: int, expect_exception: bool
 # -- the model alone, against a passive server (every server event injected) -------------------
 
 
-class _Collect:
+class _Collect(RealtimeModelListener):
     """A model listener that records every event (optionally slow, to test the ordering)."""
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -849,14 +895,26 @@ async def run_model(
     }
     if tracker is not None:
         config["playback_tracker"] = tracker
-    await model.connect(config)  # type: ignore[arg-type]
-    await collect.wait(lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2)
+    await model.connect(config)
+    await collect.wait(
+        lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2
+    )
     try:
         await script(model, srv, collect)
     finally:
         await model.close()
+    kept = collect.events
+    if name == "original":  # allowed difference 7
+        kept = [
+            e
+            for e in kept
+            if not (
+                e.type == "raw_server_event"
+                and "raw_model_event:raw_server_event:" + str(e.data.get("type")) in RAW_DELTAS
+            )
+        ]
     canon = Canon()
-    events = [canon.plain(e) for e in collect.events]
+    events = [canon.plain(e) for e in kept]
     return events, wire(canon, srv.received()), collect
 
 
@@ -1026,7 +1084,9 @@ async def test_audio_skips_pydantic_and_python_base64(
     got = _Collect()
     model.add_listener(got)
     await model.connect({"api_key": "sk-test", "url": f"{srv.url}?model=gpt-realtime"})
-    await got.wait(lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2)
+    await got.wait(
+        lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 2
+    )
     monkeypatch.setattr(binascii, "a2b_base64", no_python_base64)
     monkeypatch.setattr(base64, "b64decode", no_python_base64)
     await model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
@@ -1038,3 +1098,146 @@ async def test_audio_skips_pydantic_and_python_base64(
     assert "response.output_audio.delta" not in validated
     assert "response.output_audio_transcript.delta" not in validated
     assert "response.done" in validated
+
+
+# -- connecting and closing ----------------------------------------------------------------------
+
+
+async def _connect_error(name: str, config: dict[str, Any]) -> BaseException:
+    model = MODELS[name]()
+    try:
+        await model.connect(config)
+    except Exception as exc:
+        return exc
+    raise AssertionError(f"{name}: connect({config}) did not fail")
+
+
+async def test_connect_argument_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same exceptions, before any socket: no key, call_id with model_name."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cases: list[dict[str, Any]] = [
+        {"url": "ws://127.0.0.1:9/v1/realtime"},
+        {
+            "api_key": "sk-test",
+            "call_id": "rtc_1",
+            "initial_model_settings": {"model_name": "gpt-realtime"},
+        },
+    ]
+    for config in cases:
+        errors = [await _connect_error(name, config) for name in MODELS]
+        assert [type(e) for e in errors] == [type(errors[0])] * 2, errors
+        assert str(errors[0]) == str(errors[1])
+        assert type(errors[0]).__module__.startswith("agents")
+
+
+async def test_key_sources_headers_and_connect_states(make_server: Any) -> None:
+    """Sync and async key callables, user headers replacing the Authorization header,
+    "Already connected", "Not connected", and a second connect after close()."""
+    srv = await make_server(api_key="sk-right")
+
+    async def async_key() -> str:
+        return "sk-right"
+
+    url = f"{srv.url}?model=gpt-realtime"
+    for name in MODELS:
+        model = MODELS[name]()
+        with pytest.raises(AssertionError, match="Not connected"):
+            await model.send_event(RealtimeModelSendAudio(audio=b"\0\0"))
+        await model.connect({"api_key": lambda: "sk-right", "url": url})
+        with pytest.raises(AssertionError, match="Already connected"):
+            await model.connect({"api_key": "sk-right", "url": url})
+        await model.close()
+        await model.connect({"api_key": async_key, "url": url})
+        await model.close()
+        await model.connect(
+            {"url": url, "headers": {"Authorization": "Bearer sk-right", "X-Extra": "1"}}
+        )
+        await model.close()
+    handshakes = srv.connections
+    assert len(handshakes) == 6
+    for info in handshakes:
+        assert info.http_status == 101
+        assert info.headers["authorization"] == "Bearer sk-right"
+    assert handshakes[2].headers["x-extra"] == handshakes[5].headers["x-extra"] == "1"
+    for i in range(3):  # the initial session.update of each model is the same
+        assert wire(Canon(), srv.received(i))[0] == wire(Canon(), srv.received(i + 3))[0]
+
+
+async def test_headers_for_azure_and_without_credentials(make_server: Any) -> None:
+    """An ``api-key`` header is sent instead of Authorization, as by the original. Headers
+    without any credential: the original sends none; this model refuses (documented: the
+    transport always authenticates) rather than sending a key the user did not put there."""
+    srv = await make_server()
+    url = f"{srv.url}?model=gpt-realtime"
+    model = RtwsModel()
+    await model.connect({"url": url, "headers": {"api-key": "azure-key"}})
+    await model.close()
+    (info,) = srv.connections
+    assert info.headers["api-key"] == "azure-key"
+    assert "authorization" not in info.headers
+    with pytest.raises(Exception, match="must carry the credentials"):
+        await RtwsModel().connect({"api_key": "sk-x", "url": url, "headers": {"X-Only": "1"}})
+    original = OriginalModel()
+    await original.connect({"url": url, "headers": {"X-Only": "1"}})
+    await original.close()
+    assert "authorization" not in srv.connections[-1].headers
+
+
+async def test_reconnect_forgets_the_old_connection(make_server: Any) -> None:
+    """After close() and a new connect(), nothing of the old connection leaks: a
+    speech_started on the new one interrupts nothing (no audio_interrupted, no truncate)."""
+
+    async def script(model: Any, server: MockRealtimeServer, got: _Collect) -> None:
+        server.send(_response("response.created", "resp_r"))
+        server.send(_audio_delta("resp_r", "item_r"))
+        await got.wait(lambda e: e.type == "audio")
+        await model.close()
+        second = await make_server(respond=False)
+        await model.connect({"api_key": "sk-test", "url": f"{second.url}?model=gpt-realtime"})
+        await got.wait(
+            lambda e: e.type == "raw_server_event" and e.data["type"] == "session.updated", 4
+        )
+        second.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "event_id": "event_x",
+                "audio_start_ms": 0,
+                "item_id": "item_user",
+            }
+        )
+        await got.wait(
+            lambda e: (
+                e.type == "raw_server_event"
+                and e.data["type"] == "input_audio_buffer.speech_started"
+            )
+        )
+        await asyncio.sleep(0.1)
+        assert second.received(type="conversation.item.truncate") == []
+
+    runs = [await run_model(make_server, name, script) for name in MODELS]
+    (orig_events, _, _), (our_events, _, got) = runs
+    assert_same(orig_events, our_events, "model events")
+    assert "audio_interrupted" not in [e.type for e in got.events]
+
+
+async def test_listener_exception_becomes_an_exception_event(make_server: Any) -> None:
+    """A listener that raises: an ``exception`` event (same context), and the stream goes
+    on, as in the original."""
+
+    class Failing(_Collect):
+        async def on_event(self, event: Any) -> None:
+            await super().on_event(event)
+            if event.type == "turn_started":
+                raise RuntimeError("listener failed")
+
+    async def script(model: Any, server: MockRealtimeServer, got: _Collect) -> None:
+        server.send(_response("response.created", "resp_e"))
+        server.send(_response("response.done", "resp_e"))
+        await got.wait(lambda e: e.type == "turn_ended")
+
+    runs = [await run_model(make_server, name, script, listener=Failing()) for name in MODELS]
+    (orig_events, _, _), (our_events, _, got) = runs
+    assert_same(orig_events, our_events, "model events")
+    (exc,) = [e for e in got.events if e.type == "exception"]
+    assert exc.context == "Error handling WebSocket event"
+    assert str(exc.exception) == "listener failed"

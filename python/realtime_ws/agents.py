@@ -115,7 +115,7 @@ from .errors import ConnectionClosedError
 from .events import AudioEvent, CloseInfo, ErrorEvent
 from .websocket import OpenAIRealtimeWebSocket
 
-__all__ = ["OpenAIRealtimeWebSocketModel", "TransportConfig"]
+__all__ = ["OpenAIRealtimeWebSocketModel", "RealtimeModelAudioEventWithId", "TransportConfig"]
 
 # Close codes websockets reports as ConnectionClosedOK (a normal end of the stream).
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
@@ -226,6 +226,18 @@ class _AudioTracker:
         return tuple(self.items_by_response.get(response_id, ()))
 
 
+@dataclass
+class RealtimeModelAudioEventWithId(RealtimeModelAudioEvent):
+    """openai-agents' ``RealtimeModelAudioEvent`` plus the delta's ``event_id``.
+
+    The audio events of this model are of this subclass: ``type == "audio"`` and every
+    field of the original are there. ``event_id`` is what the original only exposes
+    through the delta's ``raw_server_event``, which this model does not emit by default.
+    """
+
+    event_id: str = ""
+
+
 class _InterruptError(RuntimeError):
     def __init__(self, errors: list[tuple[str, Exception]]) -> None:
         self.errors = tuple(errors)
@@ -239,11 +251,24 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
     ``transport_config`` takes the original's keys: ``ping_interval`` (None disables
     keepalive), ``ping_timeout``, ``handshake_timeout`` and ``max_size`` (8 MiB by
     default, as in the original; None: no limit).
+
+    ``raw_delta_events``: also emit a ``raw_server_event`` for every audio, audio
+    transcript and text delta, as the original does. Off by default: the decoded audio and
+    the deltas are in the ``audio``, ``transcript_delta`` and ``output_text_delta`` events,
+    and a raw event per delta doubles what ``RealtimeSession`` does per delta (each model
+    event becomes a session event the user's loop iterates). The audio events carry the
+    delta's ``event_id`` (:class:`RealtimeModelAudioEventWithId`).
     """
 
-    def __init__(self, *, transport_config: TransportConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        transport_config: TransportConfig | None = None,
+        raw_delta_events: bool = False,
+    ) -> None:
         self.model: str = DEFAULT_REALTIME_MODEL
         self._transport_config = transport_config
+        self._raw_delta_events = raw_delta_events
         self._ws: _Transport | None = None
         self._pump: asyncio.Task[None] | None = None
         self._inbox: deque[_InboxItem] = deque()
@@ -504,16 +529,21 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
         data = ev.data
         self._current_item_id = item_id
         self._audio_tracker.on_audio(item_id, content_index, len(data), response_id)
-        event = RealtimeModelAudioEvent(
-            data=data, response_id=response_id, item_id=item_id, content_index=content_index
+        event = RealtimeModelAudioEventWithId(
+            data=data,
+            response_id=response_id,
+            item_id=item_id,
+            content_index=content_index,
+            event_id=ev.event_id,
         )
         for listener in list(self._listeners):
             await listener.on_event(event)
 
     async def _handle_ws_event(self, event: dict[str, Any]) -> None:
-        await self._emit_event(RealtimeModelRawServerEvent(data=event))
         kind = event.get("type")
         if kind in (_AUDIO_DELTA, _TRANSCRIPT_DELTA, _TEXT_DELTA) and _fast_delta(event):
+            if self._raw_delta_events:
+                await self._emit_event(RealtimeModelRawServerEvent(data=event))
             if kind == _TRANSCRIPT_DELTA:
                 await self._emit_event(
                     RealtimeModelTranscriptDeltaEvent(
@@ -532,6 +562,7 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
                 )
             # An audio delta's decoded audio follows as its own transport event.
             return
+        await self._emit_event(RealtimeModelRawServerEvent(data=event))
         if kind in ("response.output_item.added", "response.output_item.done"):
             item = event.get("item")
             if isinstance(item, dict) and item.get("type") == "message":
