@@ -25,16 +25,31 @@ decoded (no pydantic, no Python base64 per delta) and ``send_audio`` encodes in 
 other server event is validated with the same openai types as in the original, so payloads
 (items, errors, usage) are the same objects.
 
-Differences that remain (see ``tests/test_agents_model.py`` for the checked list):
-``response.create`` event ids are the transport's (``realtime_ws_response_create_<n>``), a raw
-``response.create`` message loses its own ``event_id`` and, without a ``response`` body, is
-coalesced with automatic requests; the tracing ``session.update`` sent on ``session.created``
-carries no ``model`` and, with tracing disabled, is ``{"tracing": null}`` where the original
-sends nothing; connection failures and unexpected closes raise or report realtime-ws's
-exceptions (``ConnectionFailedError``, ``ConnectionClosedError``) instead of websockets' ones;
-audio sent after the server closed the socket is dropped instead of raising; the handshake's
-``User-Agent`` names realtime-ws; ``headers`` must carry the credentials (``Authorization`` or
-``api-key``) when given.
+Differences that remain (each checked in ``tests/test_agents_model.py``):
+
+- Well-formed audio, audio-transcript and text deltas get no ``raw_server_event`` unless
+  ``raw_delta_events=True``: their content is in the ``audio``, ``transcript_delta`` and
+  ``output_text_delta`` events, and a raw event per delta doubles ``RealtimeSession``'s work
+  per delta. Audio events are :class:`RealtimeModelAudioEventWithId` (the original's class
+  plus the delta's ``event_id``).
+- The transport retrieves the item a ``conversation.item.input_audio_transcription.completed``
+  or ``conversation.item.truncated`` names (the TS reference's rule; the public API has no
+  switch for it); this model also retrieves its last audio item, as the original does. When
+  those differ, the server gets one more ``conversation.item.retrieve``.
+- ``response.create`` goes through the transport's Rust sequencer: event ids are
+  ``realtime_ws_response_create_<n>``; a server error linked to an automatic request makes it
+  send the request again (the TS reference's rule; the original drops it); a raw
+  ``response.create`` message loses its own ``event_id`` and, without a ``response`` body, is
+  coalesced with automatic requests.
+- The tracing ``session.update`` sent on ``session.created`` has no ``model`` field, and with
+  tracing disabled it is ``{"tracing": null}`` where the original sends nothing.
+- Connection failures raise realtime-ws's exceptions (``ConnectionFailedError``,
+  ``ConnectTimeoutError``) and unexpected closes or unreadable frames are reported with
+  ``realtime_ws.ConnectionClosedError`` / ``ProtocolError`` (same ``exception`` contexts)
+  instead of websockets' and json's exceptions.
+- Audio sent after the server closed the socket is dropped instead of raising; the handshake's
+  ``User-Agent`` names realtime-ws; ``headers``, when given, must carry the credentials (an
+  ``Authorization`` or ``api-key`` header): the transport always authenticates.
 """
 
 from __future__ import annotations
@@ -43,79 +58,104 @@ import asyncio
 import contextlib
 import math
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version as _agents_version
 from typing import Any, Literal, TypeAlias
 
-import pydantic
-from agents import _debug
-from agents.exceptions import UserError
-from agents.logger import logger
-from agents.realtime._util import _is_g711_format
-from agents.realtime.config import RealtimeModelTracingConfig, RealtimeSessionModelSettings
-from agents.realtime.items import RealtimeMessageItem, RealtimeToolCallItem
-from agents.realtime.model import (
-    RealtimeModel,
-    RealtimeModelConfig,
-    RealtimeModelListener,
-    RealtimePlaybackState,
-    RealtimePlaybackTracker,
-)
-from agents.realtime.model_events import (
-    RealtimeModelAudioDoneEvent,
-    RealtimeModelAudioEvent,
-    RealtimeModelAudioInterruptedEvent,
-    RealtimeModelConnectionStatusEvent,
-    RealtimeModelEndOfStreamEvent,
-    RealtimeModelErrorEvent,
-    RealtimeModelEvent,
-    RealtimeModelExceptionEvent,
-    RealtimeModelInputAudioTimeoutTriggeredEvent,
-    RealtimeModelInputAudioTranscriptionCompletedEvent,
-    RealtimeModelItemDeletedEvent,
-    RealtimeModelItemUpdatedEvent,
-    RealtimeModelOutputTextDeltaEvent,
-    RealtimeModelRawServerEvent,
-    RealtimeModelToolCallEvent,
-    RealtimeModelTranscriptDeltaEvent,
-    RealtimeModelTurnEndedEvent,
-    RealtimeModelTurnStartedEvent,
-)
-from agents.realtime.model_inputs import (
-    RealtimeModelSendAudio,
-    RealtimeModelSendEvent,
-    RealtimeModelSendInterrupt,
-    RealtimeModelSendRawMessage,
-    RealtimeModelSendSessionUpdate,
-    RealtimeModelSendToolOutput,
-    RealtimeModelSendUserInput,
-)
-from agents.realtime.openai_realtime import (
-    DEFAULT_REALTIME_MODEL,
-    TransportConfig,
-    _ConversionHelper,
-    _log_server_event_validation_failure,
-    _normalize_custom_voice_for_server_event_validation,
-    _should_normalize_custom_voice_for_server_event,
-    get_api_key,
-    get_server_event_type_adapter,
-)
-from agents.realtime.openai_realtime import (
-    OpenAIRealtimeWebSocketModel as _AgentsModel,
-)
-from openai.types.realtime.conversation_item import ConversationItem
-from openai.types.realtime.realtime_session_create_request import (
-    RealtimeSessionCreateRequest,
-)
-from pydantic import BaseModel, TypeAdapter
-from typing_extensions import assert_never
+try:
+    import pydantic
+    from agents import _debug
+    from agents.exceptions import UserError
+    from agents.logger import logger
+    from agents.realtime._util import _is_g711_format
+    from agents.realtime.config import RealtimeModelTracingConfig, RealtimeSessionModelSettings
+    from agents.realtime.items import RealtimeMessageItem, RealtimeToolCallItem
+    from agents.realtime.model import (
+        RealtimeModel,
+        RealtimeModelConfig,
+        RealtimeModelListener,
+        RealtimePlaybackState,
+        RealtimePlaybackTracker,
+    )
+    from agents.realtime.model_events import (
+        RealtimeModelAudioDoneEvent,
+        RealtimeModelAudioEvent,
+        RealtimeModelAudioInterruptedEvent,
+        RealtimeModelConnectionStatusEvent,
+        RealtimeModelEndOfStreamEvent,
+        RealtimeModelErrorEvent,
+        RealtimeModelEvent,
+        RealtimeModelExceptionEvent,
+        RealtimeModelInputAudioTimeoutTriggeredEvent,
+        RealtimeModelInputAudioTranscriptionCompletedEvent,
+        RealtimeModelItemDeletedEvent,
+        RealtimeModelItemUpdatedEvent,
+        RealtimeModelOutputTextDeltaEvent,
+        RealtimeModelRawServerEvent,
+        RealtimeModelToolCallEvent,
+        RealtimeModelTranscriptDeltaEvent,
+        RealtimeModelTurnEndedEvent,
+        RealtimeModelTurnStartedEvent,
+    )
+    from agents.realtime.model_inputs import (
+        RealtimeModelSendAudio,
+        RealtimeModelSendEvent,
+        RealtimeModelSendInterrupt,
+        RealtimeModelSendRawMessage,
+        RealtimeModelSendSessionUpdate,
+        RealtimeModelSendToolOutput,
+        RealtimeModelSendUserInput,
+    )
+    from agents.realtime.openai_realtime import (
+        DEFAULT_REALTIME_MODEL,
+        TransportConfig,
+        _ConversionHelper,
+        _log_server_event_validation_failure,
+        _normalize_custom_voice_for_server_event_validation,
+        _should_normalize_custom_voice_for_server_event,
+        get_api_key,
+        get_server_event_type_adapter,
+    )
+    from agents.realtime.openai_realtime import (
+        OpenAIRealtimeWebSocketModel as _AgentsModel,
+    )
+    from openai.types.realtime.conversation_item import ConversationItem
+    from openai.types.realtime.realtime_session_create_request import (
+        RealtimeSessionCreateRequest,
+    )
+    from pydantic import BaseModel, TypeAdapter
+    from typing_extensions import assert_never
+except ImportError as exc:  # pragma: no cover - the agents extra is not installed
+    raise ImportError(
+        "realtime_ws.agents needs the openai-agents release of the `agents` extra: "
+        f"pip install 'realtime-ws[agents]' ({exc})"
+    ) from exc
 
 from .errors import ConnectionClosedError
 from .events import AudioEvent, CloseInfo, ErrorEvent
 from .websocket import OpenAIRealtimeWebSocket
 
-__all__ = ["OpenAIRealtimeWebSocketModel", "RealtimeModelAudioEventWithId", "TransportConfig"]
+#: The openai-agents release this module is tested against (the ``agents`` extra pins it).
+#: It reuses private conversions of that release: another release fails to import this
+#: module if they moved, and gets a warning otherwise.
+TESTED_AGENTS_VERSION = "0.24.0"
+
+__all__ = [
+    "TESTED_AGENTS_VERSION",
+    "OpenAIRealtimeWebSocketModel",
+    "RealtimeModelAudioEventWithId",
+    "TransportConfig",
+]
+
+if _agents_version("openai-agents") != TESTED_AGENTS_VERSION:  # pragma: no cover
+    warnings.warn(
+        f"realtime_ws.agents is tested against openai-agents {TESTED_AGENTS_VERSION}, "
+        f"found {_agents_version('openai-agents')}",
+        stacklevel=2,
+    )
 
 # Close codes websockets reports as ConnectionClosedOK (a normal end of the stream).
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
