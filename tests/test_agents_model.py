@@ -574,6 +574,15 @@ async def test_audio_reply_turn_with_raw_delta_events(make_server: Any) -> None:
     kinds = [kind(e) for e in ours.raw_events]
     assert kinds.count("raw_model_event:raw_server_event:response.output_audio.delta") == 9
     assert kinds == [kind(e) for e in original.raw_events]
+    # Each audio event carries the event_id of its delta (difference 8).
+    raw_ids = [
+        e.data.data["event_id"]
+        for e in ours.raw_events
+        if kind(e) == "raw_model_event:raw_server_event:response.output_audio.delta"
+    ]
+    audio_ids = [e.data.event_id for e in ours.raw_events if kind(e) == "raw_model_event:audio"]
+    assert audio_ids == raw_ids
+    assert all(i.startswith("evt_") for i in raw_ids)
 
 
 async def test_tool_call_round_trip(make_server: Any) -> None:
