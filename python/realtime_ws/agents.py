@@ -188,6 +188,15 @@ def _fast_delta(event: Mapping[str, Any]) -> bool:
     return all(type(event.get(key)) is int for key in _DELTA_INT_FIELDS)
 
 
+def _fault_context(error: BaseException) -> str:
+    """The original's ``exception`` context for a frame the transport could not use: a frame
+    that is not JSON fails its ``json.loads``; anything else (an audio delta whose base64
+    does not decode) fails while handling the event."""
+    if str(error).startswith("malformed server frame"):
+        return "Failed to parse WebSocket message as JSON"
+    return "Error handling WebSocket event"
+
+
 class _Transport(OpenAIRealtimeWebSocket):
     """The transport with the interruption routed to the model.
 
@@ -512,8 +521,7 @@ class OpenAIRealtimeWebSocketModel(RealtimeModel):
                         else:
                             await self._emit_event(
                                 RealtimeModelExceptionEvent(
-                                    exception=payload,
-                                    context="Failed to parse WebSocket message as JSON",
+                                    exception=payload, context=_fault_context(payload)
                                 )
                             )
                     except Exception as e:
