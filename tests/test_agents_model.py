@@ -429,13 +429,23 @@ def drop_transport_retrieves(
             extra.append(e.data.data["item_id"])
     events, received = list(events), list(received)
     for item_id in extra:
-        # The last answer for that item: identical to any earlier one (asserted below).
-        at = max(
+        # The last answer for that item: identical to any earlier one (asserted below). It
+        # may not have arrived before the script closed the session.
+        answers = [
             i
             for i, e in enumerate(events)
             if kind(e) == "raw_model_event:raw_server_event:conversation.item.retrieved"
             and e.data.data.get("item", {}).get("id") == item_id
-        )
+        ]
+        retrieves = [
+            i
+            for i, ev in enumerate(received)
+            if ev.get("type") == "conversation.item.retrieve" and ev.get("item_id") == item_id
+        ]
+        del received[retrieves[-1]]
+        if len(answers) < len(retrieves):
+            continue
+        at = answers[-1]
         updated, history = events[at + 1], events[at + 2]
         assert kind(updated) == "raw_model_event:item_updated", kind(updated)
         assert updated.data.item.item_id == item_id
@@ -443,12 +453,6 @@ def drop_transport_retrieves(
         (after,) = [x.model_dump() for x in history.history if x.item_id == item_id]
         assert after == _item_before(events[:at], item_id), "the extra retrieve changed the item"
         del events[at : at + 3]
-        last = max(
-            i
-            for i, ev in enumerate(received)
-            if ev.get("type") == "conversation.item.retrieve" and ev.get("item_id") == item_id
-        )
-        del received[last]
     return events, received
 
 
