@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -72,8 +73,6 @@ from typing import Any
 import pytest
 
 pytest.importorskip("agents", reason="needs the agents extra (openai-agents)")
-
-import contextlib
 
 from agents import function_tool
 from agents.realtime import (
@@ -344,6 +343,20 @@ async def run_once(
             is_("raw_model_event:raw_server_event:session.updated"), 1 + tracing_updates
         )
         await script(session, srv, trace)
+        # A deterministic end: the mock follows every completed response.done with
+        # rate_limits.updated, which may come in a later read than the response.done a
+        # script waited for.
+        done = trace.count(
+            lambda e: (
+                kind(e) == "raw_model_event:raw_server_event:response.done"
+                and e.data.data["response"].get("status") == "completed"
+            )
+        )
+        if not trace.ended and done:
+            with contextlib.suppress(AssertionError):
+                await trace.wait(
+                    is_("raw_model_event:raw_server_event:rate_limits.updated"), done, timeout=2
+                )
     await asyncio.wait_for(consumer, 5)
     received = srv.received()
     raw_events = trace.events
