@@ -336,11 +336,10 @@ impl Task {
                 if self.end.is_none() {
                     self.end = Some(match &self.close {
                         Close::Received(frame, _) => end_of(frame),
-                        _ => SocketEnd {
-                            code: None,
-                            reason: "connection closed without a close frame".into(),
-                            error: None,
-                        },
+                        // An abnormal closure (1006): the peer vanished mid-session.
+                        _ => SocketEnd::error(
+                            "the server closed the connection without a close frame",
+                        ),
                     });
                 }
                 false
