@@ -16,6 +16,7 @@ import pytest
 from helpers import until
 from realtime_ws import OpenAIRealtimeWebSocket, UserError
 from realtime_ws.items import (
+    ABSENT,
     FunctionCallEvent,
     FunctionCallItem,
     McpApprovalRequestItem,
@@ -169,9 +170,10 @@ async def test_reset_history_deletes_then_creates(
         ("conversation.item.delete", "sys"),
         ("conversation.item.delete", "m2"),
     ]
-    creates = [e["item"] for e in got if e["type"] == "conversation.item.create"]
-    assert creates == [
-        {"type": "message", "role": "system", "content": text("new rules"), "id": "m3"},
+    creates = [e for e in got if e["type"] == "conversation.item.create"]
+    # In the new history's order (reference 0.20); past the last surviving item both
+    # are plain appends (no previous_item_id), and every request carries an event_id.
+    assert [e["item"] for e in creates] == [
         {
             "type": "message",
             "role": "user",
@@ -179,6 +181,14 @@ async def test_reset_history_deletes_then_creates(
             "id": "m2",
             "status": "completed",
         },
+        {"type": "message", "role": "system", "content": text("new rules"), "id": "m3"},
+    ]
+    assert all("previous_item_id" not in e for e in creates)
+    assert [e["event_id"] for e in got] == [
+        "realtime_ws_delete_1",
+        "realtime_ws_delete_2",
+        "realtime_ws_create_3",
+        "realtime_ws_create_4",
     ]
     assert "Function calls cannot be manually added" in caplog.text
     from helpers import check_traffic
@@ -223,7 +233,9 @@ async def test_message_items_map_to_item_update(make_server) -> None:
     await until(lambda: len(updates) >= 3)
     assert updates[0] == MessageItem("u1", "user", user["content"], "in_progress", "root_x")
     assert updates[1].status == "completed"
-    assert updates[2].previous_item_id is None
+    # A retrieved item makes no placement claim: ABSENT, not None ("the first item").
+    assert updates[2].previous_item_id is ABSENT
+    assert not updates[2].previous_item_id
     assert updates[2].status == "incomplete"
     assert updates[2].content[0]["type"] == "output_audio"
     await ws.aclose()

@@ -84,6 +84,9 @@ class TransportBase(EventEmitter):
     _py_interrupts: bool
     #: A subclass overrides _after_audio_done_event: Python marks generation done.
     _py_audio_done: bool
+    #: reset_history requests awaiting the server: event_id -> (item_id, "create"|"delete").
+    _history_requests: dict[str, tuple[str, str]]
+    _history_seq: int
 
     # -- implemented by the other parts ------------------------------------------------------------
 
@@ -102,6 +105,9 @@ class TransportBase(EventEmitter):
     def _on_core_event(self, conn_id: int, event: object) -> None:
         raise NotImplementedError
 
+    def _settle_history_request(self, item_id: str, kind: str) -> None:
+        raise NotImplementedError
+
     def _set_status(self, status: ConnectionStatus) -> None:
         self._status = status
 
@@ -113,6 +119,8 @@ class TransportBase(EventEmitter):
 
     def _on_close(self) -> None:
         """Emits ``disconnected`` and ends the ``events()`` iterators."""
+        # Unconfirmed history requests belonged to the connection that sent them.
+        self._history_requests.clear()
         self._emit_strict("disconnected", self._last_close)
         self._end_taps()
 

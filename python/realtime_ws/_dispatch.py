@@ -28,6 +28,7 @@ from .events import (
     usage_from_response,
 )
 from .items import (
+    ABSENT,
     FunctionCallEvent,
     FunctionCallItem,
     McpToolsListedEvent,
@@ -110,17 +111,22 @@ class CoreEventDispatch(TransportBase):
     # -- translation, by kind ---------------------------------------------------------------------
 
     def _transcript_delta(self, ev: _core.ServerEvent) -> None:
-        d = ev.delta
-        if d is not None and ("audio_transcript_delta" in self._listeners or self._taps):
-            self._emit("audio_transcript_delta", TranscriptDeltaEvent(d[3], d[1], d[0]))
+        if "audio_transcript_delta" in self._listeners or self._taps:
+            rid, iid, delta = _delta_of(ev)
+            self._emit("audio_transcript_delta", TranscriptDeltaEvent(delta, iid, rid))
 
     def _text_delta(self, ev: _core.ServerEvent) -> None:
-        d = ev.delta
-        if d is not None and ("output_text_delta" in self._listeners or self._taps):
-            self._emit("output_text_delta", OutputTextDeltaEvent(d[3], d[1], d[0]))
+        if "output_text_delta" in self._listeners or self._taps:
+            rid, iid, delta = _delta_of(ev)
+            self._emit("output_text_delta", OutputTextDeltaEvent(delta, iid, rid))
 
     def _server_error(self, ev: _core.ServerEvent) -> None:
-        self._on_error(ev.to_dict(), source="server")
+        event = ev.to_dict()
+        err = event.get("error") if isinstance(event, dict) else None
+        caused_by = err.get("event_id") if isinstance(err, dict) else None
+        if isinstance(caused_by, str):
+            self._history_requests.pop(caused_by, None)
+        self._on_error(event, source="server")
 
     def _response_created(self, ev: _core.ServerEvent) -> None:
         self._emit("turn_started", TurnStartedEvent(provider_data=ev.to_dict()))
@@ -154,7 +160,9 @@ class CoreEventDispatch(TransportBase):
             self._after_audio_done_event()
 
     def _item_deleted(self, ev: _core.ServerEvent) -> None:
-        self._emit("item_deleted", ItemDeletedEvent(ev.to_dict().get("item_id", "")))
+        item_id = ev.to_dict().get("item_id", "")
+        self._settle_history_request(item_id, "delete")
+        self._emit("item_deleted", ItemDeletedEvent(item_id))
 
     def _speech_started(self, ev: _core.ServerEvent) -> None:
         # With the default hooks the core interrupted already; an override runs here.
@@ -170,6 +178,8 @@ class CoreEventDispatch(TransportBase):
         t = ev.kind
         event = ev.to_dict()
         item = event.get("item") or {}
+        if t == "conversation.item.added" and item.get("id"):
+            self._settle_history_request(item["id"], "create")
         kind = item.get("type")
         done = t == "conversation.item.done"
         if kind == "mcp_list_tools":
@@ -182,7 +192,13 @@ class CoreEventDispatch(TransportBase):
                 )
             return
         if kind == "message":
-            previous = None if t == "conversation.item.retrieved" else event.get("previous_item_id")
+            # Absent (no placement claim) unless an added/done event carries the field;
+            # a null there means "the first item".
+            previous = (
+                ABSENT
+                if t == "conversation.item.retrieved"
+                else event.get("previous_item_id", ABSENT)
+            )
             status: Any = item.get("status") or (
                 "in_progress" if t == "conversation.item.added" else "completed"
             )
@@ -231,7 +247,7 @@ class CoreEventDispatch(TransportBase):
             self._emit("item_update", mcp_call_item(item, "completed" if done else "in_progress"))
         elif kind == "message":
             status: Any = item.get("status") or ("completed" if done else "in_progress")
-            self._emit("item_update", message_item(item, status=status, previous_item_id=None))
+            self._emit("item_update", message_item(item, status=status, previous_item_id=ABSENT))
 
     def _update_tracing_config(self, tracing: Any) -> None:
         """Sends the tracing config separately, with the reference's rules."""
@@ -252,6 +268,17 @@ class CoreEventDispatch(TransportBase):
         self.send_event(
             {"type": "session.update", "session": {"type": "realtime", "tracing": value}}
         )
+
+
+def _delta_of(ev: _core.ServerEvent) -> tuple[str, str, str]:
+    """``(response_id, item_id, delta)``: read by the core on the fast path, or from the
+    frame itself when the core could not hold its text (a lone UTF-16 surrogate, kept
+    as Python's json keeps it, as the reference's JSON.parse does)."""
+    d = ev.delta
+    if d is not None:
+        return d[0], d[1], d[3]
+    e = ev.to_dict()
+    return e.get("response_id", ""), e.get("item_id", ""), e.get("delta", "")
 
 
 _Handler = Callable[[CoreEventDispatch, _core.ServerEvent], None]

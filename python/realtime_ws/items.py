@@ -21,6 +21,32 @@ logger = logging.getLogger("realtime_ws")
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
 
 
+class Absent:
+    """The type of :data:`ABSENT`."""
+
+    _instance: Absent | None = None
+
+    def __new__(cls) -> Absent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+#: ``previous_item_id`` the server did not give: the event makes no claim about the
+#: item's place. ``None`` is different: the server says the item is the first one.
+#: (The reference keeps the same distinction, as ``undefined`` and ``null``.) Falsy.
+ABSENT = Absent()
+
+
 @dataclass(frozen=True, slots=True)
 class MessageItem:
     """A ``message`` item. Assistant ``audio`` parts are reported as ``output_audio``."""
@@ -29,7 +55,7 @@ class MessageItem:
     role: Literal["system", "user", "assistant"]
     content: list[dict[str, Any]]
     status: ItemStatus | None = None
-    previous_item_id: str | None = None
+    previous_item_id: str | Absent | None = ABSENT
     type: Literal["message"] = "message"
 
 
@@ -42,7 +68,7 @@ class FunctionCallItem:
     arguments: str
     status: ItemStatus
     output: str | None = None
-    previous_item_id: str | None = None
+    previous_item_id: str | Absent | None = ABSENT
     call_id: str | None = None
     type: Literal["function_call"] = "function_call"
 
@@ -57,7 +83,7 @@ class McpCallItem:
     name: str
     arguments: str
     output: str | None = None
-    previous_item_id: str | None = None
+    previous_item_id: str | Absent | None = ABSENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +142,7 @@ def normalize_content(role: str | None, content: Any) -> list[dict[str, Any]]:
 
 
 def message_item(
-    item: Mapping[str, Any], *, status: ItemStatus | None, previous_item_id: str | None
+    item: Mapping[str, Any], *, status: ItemStatus | None, previous_item_id: str | Absent | None
 ) -> MessageItem:
     role: Any = item.get("role") or "user"
     return MessageItem(
@@ -199,6 +225,8 @@ def field(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 __all__ = [
+    "ABSENT",
+    "Absent",
     "FunctionCallEvent",
     "FunctionCallItem",
     "ItemStatus",

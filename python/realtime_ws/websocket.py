@@ -161,6 +161,8 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
         self._conn_id = None
         self._hub = None
         self._tracing = "auto"
+        self._history_requests = {}
+        self._history_seq = 0
         self._server_tracing = None
         self._last_close = None
         self._closed_waiters = None

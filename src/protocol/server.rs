@@ -192,14 +192,16 @@ pub struct Delta<'a> {
 pub enum Frame<'a> {
     /// An audio/transcript/text delta with all required fields (fast path).
     Delta(Delta<'a>),
-    /// Any other JSON value. `type_name` is the string `type` if there is one;
-    /// `name` is the GA name a known, valid event is emitted under (`None`
-    /// for unknown types and events that fail validation: "generic").
+    /// Any other event. `type_name` is its `type`; `name` is the GA name a
+    /// known, valid event is emitted under (`None` for unknown types and
+    /// events that fail validation: "generic"). `lossy`: the value was read
+    /// from a copy with lone UTF-16 surrogates replaced (see `classify`).
     Parsed {
         value: Value,
         type_name: Option<String>,
         kind: EventKind,
         name: Option<&'static str>,
+        lossy: bool,
     },
 }
 
@@ -267,23 +269,54 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
             }
         }
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| MalformedFrame(e.to_string()))?;
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            // A text chunked by UTF-16 units can split a surrogate pair across two
+            // events ("ok \ud83d" then "\ude00 done"); JSON.parse keeps such lone
+            // surrogates and so does the reference. serde cannot hold them in a
+            // String, so the rules read a copy where each lone surrogate is U+FFFD;
+            // the user gets the frame as sent (Python's json keeps them too).
+            let repaired =
+                repair_lone_surrogates(text).ok_or_else(|| MalformedFrame(e.to_string()))?;
+            let v = serde_json::from_str(&repaired).map_err(|e| MalformedFrame(e.to_string()))?;
+            return classify_value(v, dialect, true);
+        }
+    };
+    classify_value(value, dialect, false)
+}
+
+/// The classification of a parsed frame. `lossy`: the value was read from a
+/// repaired copy of the frame (its strings may differ from what was sent).
+fn classify_value(
+    value: Value,
+    dialect: Dialect,
+    lossy: bool,
+) -> Result<Frame<'static>, MalformedFrame> {
+    // The reference passes on only what its generic schema admits: an object
+    // with a string `type` (and an `event_id`, if any, that is a string or null).
     let (type_name, name) = match &value {
-        Value::Object(map) => match map.get("type").and_then(Value::as_str) {
-            Some(t) => {
-                let name = if validate_known(t, map, dialect) {
-                    canonical_name(t, dialect)
-                } else {
-                    None
-                };
-                (Some(t.to_owned()), name)
+        Value::Object(map)
+            if map
+                .get("event_id")
+                .is_none_or(|id| id.is_string() || id.is_null()) =>
+        {
+            match map.get("type").and_then(Value::as_str) {
+                Some(t) => {
+                    let name = if validate_known(t, map, dialect) {
+                        canonical_name(t, dialect)
+                    } else {
+                        None
+                    };
+                    (t.to_owned(), name)
+                }
+                None => return Err(not_an_event(&value)),
             }
-            None => (None, None),
-        },
-        _ => (None, None),
+        }
+        _ => return Err(not_an_event(&value)),
     };
     let kind = name.map_or(EventKind::Other, EventKind::of);
-    if let (Some(name), Value::Object(map)) = (name, &value) {
+    if let (Some(name), Value::Object(map), false) = (name, &value, lossy) {
         if matches!(
             kind,
             EventKind::AudioDelta | EventKind::AudioTranscriptDelta | EventKind::OutputTextDelta
@@ -304,7 +337,7 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
                 return Ok(Frame::Delta(Delta {
                     kind,
                     name,
-                    type_name: Cow::Owned(type_name.unwrap_or_default()),
+                    type_name: Cow::Owned(type_name),
                     event_id,
                     response_id,
                     item_id,
@@ -316,10 +349,70 @@ pub fn classify(text: &str, dialect: Dialect) -> Result<Frame<'_>, MalformedFram
     }
     Ok(Frame::Parsed {
         value,
-        type_name,
+        type_name: Some(type_name),
         kind,
         name,
+        lossy,
     })
+}
+
+fn not_an_event(value: &Value) -> MalformedFrame {
+    let what = match value {
+        Value::Object(_) => "an object without a string `type` (or with a non-string `event_id`)",
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+    };
+    MalformedFrame(format!("not an event: {what}"))
+}
+
+/// A copy of `text` where every `\uXXXX` escape of a lone UTF-16 surrogate is
+/// `\ufffd`; `None` if there was none (the frame is broken some other way).
+pub fn repair_lone_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex = |i: usize| -> Option<u16> {
+        let s = std::str::from_utf8(b.get(i..i + 4)?).ok()?;
+        u16::from_str_radix(s, 16).ok()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2; // any other escape, including an escaped backslash
+            continue;
+        }
+        let unit = hex(i + 2)?;
+        let is_high = (0xD800..0xDC00).contains(&unit);
+        let is_low = (0xDC00..0xE000).contains(&unit);
+        if is_high && b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u') {
+            if let Some(next) = hex(i + 8) {
+                if (0xDC00..0xE000).contains(&next) {
+                    i += 12; // a proper pair
+                    continue;
+                }
+            }
+        }
+        if is_high || is_low {
+            out.push_str(&text[last..i]);
+            out.push_str("\\ufffd");
+            last = i + 6;
+            changed = true;
+        }
+        i += 6;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -362,18 +455,47 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_non_object_frames_are_generic() {
+    fn unknown_types_are_generic_and_non_events_are_refused() {
+        match classify(r#"{"type":"brand.new","event_id":null}"#, Dialect::Ga).expect("event") {
+            Frame::Parsed { name, .. } => assert!(name.is_none()),
+            other => panic!("{other:?}"),
+        }
+        // What the reference's generic schema does not admit is not an event at all.
         for t in [
-            r#"{"type":"brand.new"}"#,
             "[1,2]",
             "\"x\"",
+            "3",
+            "null",
             r#"{"no":"type"}"#,
+            r#"{"type":5}"#,
+            r#"{"type":"x","event_id":7}"#,
         ] {
-            match classify(t, Dialect::Ga).expect("json") {
-                Frame::Parsed { name, .. } => assert!(name.is_none(), "{t}"),
-                other => panic!("{other:?}"),
-            }
+            let e = classify(t, Dialect::Ga).expect_err(t);
+            assert!(e.0.starts_with("not an event"), "{t}: {e}");
         }
+    }
+
+    #[test]
+    fn a_surrogate_pair_split_across_deltas_is_read_not_refused() {
+        let first = r#"{"type":"response.output_text.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"ok \ud83d"}"#;
+        match classify(first, Dialect::Ga).expect("read") {
+            Frame::Parsed {
+                name, lossy, value, ..
+            } => {
+                assert_eq!(name, Some("response.output_text.delta"));
+                assert!(lossy);
+                assert_eq!(value["delta"], "ok \u{fffd}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A proper pair, an escaped backslash before "u", and a lone low surrogate.
+        assert_eq!(repair_lone_surrogates(r#""\ud83d\ude00""#), None);
+        assert_eq!(repair_lone_surrogates(r#""\\ud83d""#), None);
+        assert_eq!(
+            repair_lone_surrogates(r#"{"a":"\ude00 x\ud800"}"#).as_deref(),
+            Some(r#"{"a":"\ufffd x\ufffd"}"#)
+        );
+        assert!(classify(r#"{"a": nope}"#, Dialect::Ga).is_err());
     }
 
     #[test]

@@ -298,7 +298,17 @@ impl Session {
                 type_name,
                 kind,
                 name,
-            } => self.on_parsed(text, value, type_name, kind, name, now, out),
+                lossy,
+            } => {
+                let unwanted = match kind {
+                    EventKind::AudioTranscriptDelta => !self.wants.transcript_deltas,
+                    EventKind::OutputTextDelta => !self.wants.text_deltas,
+                    _ => false,
+                };
+                if !unwanted {
+                    self.on_parsed(text, value, type_name, kind, name, lossy, now, out);
+                }
+            }
         }
     }
 
@@ -358,6 +368,9 @@ impl Session {
         }));
     }
 
+    /// A parsed event: the session's rules, then the event for the user.
+    /// `lossy`: `value` was read from a repaired copy (lone surrogates); the
+    /// user then gets the frame as sent and builds the dict from its text.
     #[allow(clippy::too_many_arguments)]
     fn on_parsed(
         &mut self,
@@ -366,6 +379,7 @@ impl Session {
         type_name: Option<String>,
         kind: EventKind,
         name: Option<&'static str>,
+        lossy: bool,
         now: f64,
         out: &mut Output,
     ) {
@@ -460,7 +474,7 @@ impl Session {
             name,
             type_name,
             text,
-            value: Some(value),
+            value: (!lossy).then_some(value),
             delta: None,
         }));
         out.events.extend(after);

@@ -94,16 +94,29 @@ ALLOWED: tuple[Allowed, ...] = (
         "skipped; the frame's `*` event is compared",
     ),
     Allowed(
-        "more-known-types",
-        "named events for GA server types that the reference's zod union lacks "
-        "(conversation.item.created, input_audio_buffer.timeout_triggered, "
-        "input_audio_buffer.dtmf_event_received, "
-        "conversation.item.input_audio_transcription.segment, response.mcp_call.failed)",
-        "this package follows the openai SDK's server-event union (README Events table); the "
-        "reference passes them to `*` only. Derived events (item_update ...) are still compared",
+        "prompt-id",
+        "a `prompt` given with the API's own `id` (snake_case) is sent with that id; the "
+        "reference reads only `promptId` and drops `id` (sending `prompt: {version}`)",
+        "issue 12 #5: both spellings are accepted and the API shape `{id, version, "
+        "variables}` is sent; `promptId` behaves exactly as in the reference",
+    ),
+    Allowed(
+        "mcp-camel-keys",
+        "an MCP tool's camelCase keys (`requireApproval`, `allowedTools`, `serverLabel` ...) "
+        "are converted to the API's snake_case; the reference reads only snake_case keys "
+        "and drops the others",
+        "a Python user porting a TS config keeps the tool's policy (README, Session "
+        "configuration); snake_case keys behave exactly as in the reference",
+    ),
+    Allowed(
+        "audio-partial-sample",
+        "`send_audio` with a byte count that is not a whole number of PCM16 samples: the "
+        "trailing byte is carried to the next call (3 + 1 bytes go out as 2 + 2); the "
+        "reference sends each buffer as given",
+        "issue 12 #14: PCM16 on the wire stays aligned and nothing is lost; a byte left "
+        "dangling at commit or close is reported (README, Sending)",
     ),
 )
-
 ALLOWED_KEYS = frozenset(a.key for a in ALLOWED)
 
 PAYLOADLESS = frozenset({"audio_interrupted", "audio_done", "disconnected"})
@@ -117,15 +130,6 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
     "mcp_tools_listed": frozenset({"type"}),
     "item_deleted": frozenset({"type"}),
 }
-MORE_KNOWN_TYPES = frozenset(
-    {
-        "conversation.item.created",
-        "input_audio_buffer.timeout_triggered",
-        "input_audio_buffer.dtmf_event_received",
-        "conversation.item.input_audio_transcription.segment",
-        "response.mcp_call.failed",
-    }
-)
 # Subtrees of transport payloads that hold API data (snake_case already, or user data):
 # their keys are not converted from camelCase.
 RAW_SUBTREES = frozenset({"provider_data", "arguments", "tools", "content", "output", "error"})
@@ -265,9 +269,6 @@ def normalise(record: Mapping[str, Any], side: str) -> dict[str, Any]:
         name = ev["name"]
         if side == "py" and _is_protocol_error(ev):
             dropped.append(ev)  # ALLOWED protocol-error-events
-            continue
-        if side == "py" and name in MORE_KNOWN_TYPES:
-            dropped.append(ev)  # ALLOWED more-known-types
             continue
         args = _rename(ev["args"], mapping)
         if name in PAYLOADLESS:
@@ -537,7 +538,7 @@ def _generic_in_reference(events: list[dict[str, Any]]) -> set[str]:
         if ev["name"] != "*" or not ev["args"] or not isinstance(ev["args"][0], dict):
             continue
         type_ = ev["args"][0].get("type")
-        if not isinstance(type_, str) or type_ in MORE_KNOWN_TYPES:
+        if not isinstance(type_, str):
             continue
         nxt = events[i + 1] if i + 1 < len(events) else None
         if nxt is None or nxt["name"] != type_:

@@ -39,6 +39,7 @@ from typing import Any
 from diff_proxy import HandshakeProxy
 
 from realtime_ws import OpenAIRealtimeWebSocket
+from realtime_ws.items import ABSENT
 from realtime_ws.testing import MockRealtimeServer
 
 HERE = Path(__file__).resolve().parent
@@ -145,9 +146,11 @@ def to_json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, enum.Enum):
         return to_json_safe(value.value, depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # realtime_ws.items.ABSENT is the reference's `undefined`: the field is left out.
         return {
             f.name: to_json_safe(getattr(value, f.name), depth + 1)
             for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not ABSENT
         }
     if isinstance(value, Mapping):
         return {str(k): to_json_safe(v, depth + 1) for k, v in value.items()}

@@ -317,12 +317,16 @@ def _scenarios() -> list[dict[str, Any]]:
         *,
         server: dict[str, Any] | None = None,
         xfail: str | None = None,
+        deliberate: str | None = None,
         known: list[str] | None = None,
         doc: str = "",
         **options: Any,
     ) -> None:
-        if bool(xfail) != bool(known):
-            raise ValueError(f"{name}: an xfail needs its known differences, and only then")
+        if bool(xfail or deliberate) != bool(known):
+            raise ValueError(
+                f"{name}: an xfail or a deliberate difference needs its known differences, "
+                "and only then"
+            )
         s.append(
             {
                 "name": name,
@@ -330,6 +334,7 @@ def _scenarios() -> list[dict[str, Any]]:
                 "server": server or {},
                 "steps": steps,
                 "xfail": xfail,
+                "deliberate": deliberate,
                 "known": known or [],
                 "options": options,
             }
@@ -434,11 +439,6 @@ def _scenarios() -> list[dict[str, Any]]:
     add(
         "config_legacy_flat",
         [connect(legacy), wait_for("session.updated", 2), *close_and_wait()],
-        known=[
-            "output_modalities",
-        ],
-        xfail="issue 12 #8: legacy flat config: the reference reads only `modalities` "
-        "(output_modalities ['text']); realtime_ws sends ['audio'] from outputModalities",
         doc="the deprecated flat shape, with both modalities and outputModalities",
     )
     add(
@@ -455,11 +455,6 @@ def _scenarios() -> list[dict[str, Any]]:
             wait_for("session.updated", 2),
             *close_and_wait(),
         ],
-        known=[
-            r"format\.rate",
-        ],
-        xfail="issue 12 #8: a PCM format without a rate: the reference sends it as given; "
-        "realtime_ws adds rate 24000",
         doc="a PCM format without a rate is sent as given",
     )
 
@@ -498,12 +493,6 @@ def _scenarios() -> list[dict[str, Any]]:
             wait_for("session.updated", 3),
             *close_and_wait(),
         ],
-        known=[
-            r"(create_response|\.voice|tool_choice|reasoning)",
-        ],
-        xfail="issue 12 #8: explicit nulls: the reference omits tool_choice/reasoning/"
-        "create_response null and takes the top-level voice for voice null (omits it "
-        "without one); realtime_ws sends them as null",
         doc="explicit nulls, each client in its own spelling",
     )
 
@@ -516,11 +505,6 @@ def _scenarios() -> list[dict[str, Any]]:
             wait_for("session.updated", 2),
             *close_and_wait(),
         ],
-        known=[
-            r"prompt\.(id|promptId)",
-        ],
-        xfail="issue 12 #5: prompt {promptId, version, variables}: the reference sends "
-        "{id, version, variables}; realtime_ws sends promptId as is",
         doc="prompt with promptId",
     )
     add(
@@ -533,9 +517,7 @@ def _scenarios() -> list[dict[str, Any]]:
         known=[
             r"prompt\.id",
         ],
-        xfail="issue 12 #5: prompt {id}: the reference drops it (sends prompt {version}); "
-        "realtime_ws sends {id}. The issue asks to accept both spellings: once fixed this "
-        "becomes a deliberate difference for the ALLOWED list",
+        deliberate="prompt-id",
         doc="prompt with a snake_case id",
     )
 
@@ -578,14 +560,6 @@ def _scenarios() -> list[dict[str, Any]]:
             sleep(100),
             *close_and_wait(),
         ],
-        known=[
-            r"step 2 \(updateSessionConfig\): raised \(reference\) vs ok",
-            r"require_approval\.(always|never)",
-            r"only in realtime_ws: reference \[\] vs realtime_ws \[(\*:)?session\.update",
-        ],
-        xfail="issue 12 #6: MCP require_approval: the reference maps toolNames/readOnly to "
-        "tool_names/read_only and raises UserError for an invalid policy ('sometimes'); "
-        "realtime_ws sends both as given",
         doc="MCP tools: require_approval with camelCase filters, then an invalid policy",
     )
     add(
@@ -610,10 +584,7 @@ def _scenarios() -> list[dict[str, Any]]:
         known=[
             r"tools\[0\]\.(require_approval|allowed_tools)",
         ],
-        xfail="new (issue 12 #6 area), maybe deliberate: camelCase keys of an MCP tool "
-        "(requireApproval, allowedTools): the reference reads only the snake_case keys and "
-        "drops them; realtime_ws converts them (README: camelCase input is converted). "
-        "Either match the reference or list it in ALLOWED",
+        deliberate="mcp-camel-keys",
         doc="an MCP tool spelled in camelCase",
     )
 
@@ -643,11 +614,6 @@ def _scenarios() -> list[dict[str, Any]]:
             wait_for("session.updated", 2),
             *close_and_wait(),
         ],
-        known=[
-            r"(tools\[0\]\.|prompt\.id)",
-        ],
-        xfail="issue 12 #7: provider data: the reference spreads it first, so the config's own "
-        "tools and prompt win; realtime_ws merges provider_data last",
         doc="provider data overriding tools and prompt",
     )
 
@@ -1054,13 +1020,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"\.event_id: .<history_",
-            "previous_item_id",
-        ],
-        xfail="issue 12 #4: reset_history of a middle message: the reference deletes and "
-        "re-creates it with previous_item_id msg_u1 and event ids agents_delete_1/"
-        "agents_create_2; realtime_ws re-creates it at the end, without event ids",
         doc="edit the middle message of three",
     )
     add(
@@ -1074,12 +1033,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"\.event_id: .<history_",
-            "previous_item_id",
-        ],
-        xfail="issue 12 #4: reset_history prepending an item: the reference creates it with "
-        "previous_item_id 'root'; realtime_ws appends it",
         doc="prepend a message",
     )
     m1 = {
@@ -1105,15 +1058,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"step 7 \(resetHistory\): raised \(reference\) vs ok",
-            r"conversation\.item\.delete",
-            "(previous_item_id|<history_)",
-            r"different: reference \[\*:(conversation\.item|error)",
-        ],
-        xfail="issue 12 #4: reset_history with MCP items: the reference raises UserError before "
-        "sending anything when an MCP item would be updated; realtime_ws deletes it "
-        "silently (and places the new message without previous_item_id)",
         doc="update an MCP call (UserError in the reference), insert before one, remove one",
     )
 
@@ -1193,12 +1137,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in realtime_ws: reference \[\] vs realtime_ws \[\*, \*:None:None\]",
-        ],
-        xfail="new (odd frames): `*` gets a JSON value that is not an object ([1, 2]) and an "
-        "object without `type`; the reference drops both (parseRealtimeEvent needs an "
-        "object with a string type). Binary, malformed and unknown-type frames match",
         doc="binary (garbage and JSON), malformed text, non-object JSON, no type, unknown type",
     )
     add(
@@ -1222,11 +1160,6 @@ def _scenarios() -> list[dict[str, Any]]:
             *close_and_wait(),
         ],
         server=PASSIVE,
-        known=[
-            r"only in the reference: reference \[\*:response\.output_text\.delta",
-        ],
-        xfail="issue 12 #10: a text delta split inside a UTF-16 surrogate pair: the reference "
-        "emits both deltas; realtime_ws rejects both frames (ProtocolError) and drops them",
         doc='"ok \\ud83d" then "\\ude00 done" as raw JSON escapes',
     )
     add(
@@ -1245,12 +1178,9 @@ def _scenarios() -> list[dict[str, Any]]:
         ],
         server=PASSIVE,
         known=[
-            r"sendAudio\): ok \(reference\) vs raised",
-            r"input_audio_buffer\.(append|commit)",
-            r"only in the reference: reference \[\*:error",
+            r"input_audio_buffer\.append: \.audio\.",
         ],
-        xfail="issue 12 #14: send_audio with an odd byte count: the reference sends it; "
-        "realtime_ws raises InvalidAudioError",
+        deliberate="audio-partial-sample",
         doc="3 bytes, then 1 byte + commit, then 20 ms",
     )
     add(
@@ -1292,12 +1222,6 @@ def _scenarios() -> list[dict[str, Any]]:
         ],
         server=PASSIVE,
         strict_absent=["previous_item_id"],
-        known=[
-            r"item_update:item_1: \[0\]\.previous_item_id: .<absent>. != null",
-        ],
-        xfail="issue 12 #12: previous_item_id absent (conversation.item.added without it, "
-        "conversation.item.retrieved) is None in realtime_ws, where the reference leaves "
-        "it undefined (no placement claim) and keeps null for 'first item'",
         doc="items with previous_item_id absent, null and set (compared strictly)",
     )
     return s

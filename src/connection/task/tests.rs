@@ -283,7 +283,10 @@ async fn eof_without_close_frame_and_leftover_frames_right_after_101() {
     let (_socket, sink, rx) = start(port, Sink::default(), opts()).await;
     let end = end_within(rx, 2.0).await;
     assert_eq!(end.code, None);
-    assert!(end.error.unwrap_or_default().contains("without a close frame"));
+    assert!(end
+        .error
+        .unwrap_or_default()
+        .contains("without a close frame"));
     assert_eq!(sink.texts.lock().as_slice(), ["first"]);
 }
 
