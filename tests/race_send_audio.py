@@ -24,7 +24,11 @@ async def main() -> None:
     srv = HostileServer(handler).start()
     try:
         raised, cycles = await race_send_audio_against_close(
-            srv, max_cycles=40, max_seconds=10, stop_at_first=False
+            srv,
+            max_cycles=40,
+            max_seconds=10,
+            stop_at_first=False,
+            n_threads=int(sys.argv[1]) if len(sys.argv) > 1 else 4,
         )
     finally:
         srv.stop()
