@@ -83,11 +83,15 @@ ITERATIONS = {20: 240, 100: 48, 1000: 8}
 ROUNDS = 25
 
 
-def _run(benchmark: Bench, fn: Callable[[], object], ms: int) -> None:
+def _run(benchmark: Bench, fn: Callable[[], object], ms: int) -> Any:
+    """Times ``fn`` and returns what its last call returned (each test checks it)."""
     if QUICK:
-        benchmark(fn)
-        return
-    benchmark.pedantic(fn, iterations=ITERATIONS[ms], rounds=ROUNDS, warmup_rounds=1)
+        return benchmark(fn)
+    return benchmark.pedantic(fn, iterations=ITERATIONS[ms], rounds=ROUNDS, warmup_rounds=1)
+
+
+def _as_bytes(out: Any) -> bytes:
+    return out.tobytes() if isinstance(out, np.ndarray) else bytes(out)
 
 
 # --- base64: 24 kHz PCM16 ---
@@ -103,7 +107,8 @@ def test_b64_encode(benchmark: Bench, impl: str, ms: int) -> None:
         "binascii": lambda: binascii.b2a_base64(data, newline=False),
         "base64": lambda: base64.b64encode(data),
     }
-    _run(benchmark, fns[impl], ms)
+    out = _run(benchmark, fns[impl], ms)
+    assert bytes(out) == binascii.b2a_base64(data, newline=False)
 
 
 @pytest.mark.parametrize("ms", CHUNKS_MS)
@@ -118,7 +123,8 @@ def test_b64_decode(benchmark: Bench, impl: str, ms: int) -> None:
         "binascii": lambda: binascii.a2b_base64(text),
         "base64": lambda: base64.b64decode(text),
     }
-    _run(benchmark, fns[impl], ms)
+    out = _run(benchmark, fns[impl], ms)
+    assert bytes(out) == _pcm(ms).tobytes()
 
 
 # --- resampling: streaming, one chunk per call ---
@@ -165,7 +171,44 @@ def test_resample_stream(benchmark: Bench, impl: str, a: int, b: int, ms: int) -
         g = math.gcd(a, b)
         up, down = b // g, a // g
         fn = lambda: signal.resample_poly(xf, up, down)  # noqa: E731
-    _run(benchmark, fn, ms)
+    out = _run(benchmark, fn, ms)
+    _check_resampled(impl, out, xi, a, b)
+
+
+def _check_resampled(impl: str, out: Any, xi: np.ndarray, a: int, b: int) -> None:
+    """The last timed call's output has the input's kind and a plausible length; for our
+    resampler, streaming equals one-shot bit for bit and keeps the signal's level."""
+    n = len(xi)
+    want = n * b / a
+    kind = impl.rsplit("-", 1)[1]
+    if kind == "bytes":
+        assert isinstance(out, bytes)
+        got_n = len(out) // 2
+    else:
+        assert isinstance(out, np.ndarray)
+        assert out.dtype == (np.int16 if kind == "i16" else np.float32)
+        got_n = len(out)
+    if impl.startswith("soxr-stream"):
+        assert got_n <= 2 * want + 64  # output comes in bursts
+    elif impl.startswith(("soxr-oneshot", "scipy")):
+        assert abs(got_n - want) <= 1
+    else:
+        assert got_n <= math.ceil(want) + 1  # streaming: never more than its share
+        mod = audio if impl.startswith("ours") else before
+        quality = QUALITY[impl.split("-")[1]]
+        streamed_r = mod.Resampler(a, b, quality=quality)
+        oneshot_r = mod.Resampler(a, b, quality=quality)
+        x = np.concatenate([xi] * 5)
+        streamed = np.concatenate(
+            [streamed_r.process(c) for c in np.split(x, 5)] + [streamed_r.flush()]
+        )
+        oneshot = np.concatenate([oneshot_r.process(x), oneshot_r.flush()])
+        assert np.array_equal(streamed, oneshot)
+        assert abs(len(oneshot) - len(x) * b / a) <= 1
+        # Same level as the input (a 440 Hz tone, far below either Nyquist frequency).
+        rms_in = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+        rms_out = float(np.sqrt(np.mean(oneshot.astype(np.float64) ** 2)))
+        assert abs(rms_out / rms_in - 1) < 0.1
 
 
 # --- G.711: 24 kHz worth of samples per chunk ---
@@ -206,4 +249,16 @@ def test_g711(benchmark: Bench, impl: str, op: str, ms: int) -> None:
             dec = mod.ulaw_decode if law == "ulaw" else mod.alaw_decode
             as_bytes = not impl.endswith("-np")
             fn = lambda: dec(codes, as_bytes=as_bytes)  # noqa: E731
-    _run(benchmark, fn, ms)
+    out = _run(benchmark, fn, ms)
+    # Bit-exact with audioop (or, without it, with our own bytes path).
+    if kind == "encode":
+        ref = (
+            (audioop.lin2ulaw if law == "ulaw" else audioop.lin2alaw)(pcm_bytes, 2)
+            if audioop is not None
+            else codes
+        )
+    elif audioop is not None:
+        ref = (audioop.ulaw2lin if law == "ulaw" else audioop.alaw2lin)(codes, 2)
+    else:
+        ref = (audio.ulaw_decode if law == "ulaw" else audio.alaw_decode)(codes, as_bytes=True)
+    assert _as_bytes(out) == ref

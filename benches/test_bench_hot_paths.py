@@ -183,20 +183,58 @@ def test_send_audio(
     pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
     chunks = [c.tobytes() for c in np.split(pcm, SEND_CHUNKS)]
     send = ws.send_audio
+    rounds = 0
     if impl == "send-16k-soxr":
         soxr = pytest.importorskip("soxr")
         stream = soxr.ResampleStream(16000, 24000, 1, dtype="int16", quality="HQ")
 
         def run() -> None:
+            nonlocal rounds
+            rounds += 1
             for c in chunks:
                 send(stream.resample_chunk(np.frombuffer(c, dtype=np.int16)))
 
     else:
 
         def run() -> None:
+            nonlocal rounds
+            rounds += 1
             for c in chunks:
                 send(c)
 
+    received_before = server.stats()["audio_bytes_received"]
     benchmark(run)
     benchmark.extra_info["events"] = SEND_CHUNKS
+    # Every byte sent arrived at the server, exactly: what the same chunks give through the
+    # same conversion, replayed here (the core's resampler or soxr, both deterministic).
+    expected = _expected_api_bytes(impl, chunks, rounds)
+    deadline = time.monotonic() + 30
+    got = 0
+    while time.monotonic() < deadline:
+        loop.run_until_complete(asyncio.sleep(0.01))
+        got = server.stats()["audio_bytes_received"] - received_before
+        if got >= expected:
+            break
+    loop.run_until_complete(asyncio.sleep(0.05))
+    got = server.stats()["audio_bytes_received"] - received_before
+    assert rounds >= 1
+    assert got == expected, (impl, rounds, got, expected)
     loop.run_until_complete(ws.aclose())
+
+
+def _expected_api_bytes(impl: str, chunks: list[bytes], rounds: int) -> int:
+    """24 kHz PCM16 bytes the API receives for ``rounds`` passes over ``chunks``."""
+    if impl == "send-24k":
+        return rounds * sum(len(c) for c in chunks)
+    if impl == "send-16k-core":
+        from realtime_ws.audio import Resampler
+
+        r = Resampler(16000, 24000, quality="hq")
+        return sum(len(r.process(c)) for _ in range(rounds) for c in chunks)
+    soxr = pytest.importorskip("soxr")
+    s = soxr.ResampleStream(16000, 24000, 1, dtype="int16", quality="HQ")
+    return sum(
+        s.resample_chunk(np.frombuffer(c, dtype=np.int16)).nbytes
+        for _ in range(rounds)
+        for c in chunks
+    )
