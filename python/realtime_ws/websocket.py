@@ -73,6 +73,8 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
         connect_timeout: seconds for DNS + TCP + TLS + upgrade.
         proxy: ``http://[user:pass@]host:port`` of an HTTP CONNECT proxy.
         ca_file: a PEM file of extra trusted roots (TLS verification is always on).
+            A server certificate that is itself in the file (a self-signed one) is
+            trusted as pinned, still checked for host name and validity period.
         ping_interval / ping_timeout: keepalive; after ``ping_interval`` s of silence the
             client pings, after a further ``ping_timeout`` s the peer is declared dead
             (``error`` + ``disconnected``). ``ping_interval=None`` disables it.

@@ -115,7 +115,13 @@ impl FrameSink for ConnSink {
         link.deliver(out);
     }
 
-    fn on_end(&self, end: SocketEnd) {
+    fn on_end(&self, mut end: SocketEnd) {
+        // A close reason (or an error quoting one) is server-provided text too.
+        if let Some(shared) = self.shared.upgrade() {
+            let st = shared.state.lock();
+            end.reason = st.session.redact(&end.reason);
+            end.error = end.error.map(|e| st.session.redact(&e));
+        }
         self.queue.push(&self.tally, CoreEvent::Closed(end));
     }
 

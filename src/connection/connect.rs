@@ -2,7 +2,7 @@
 //! whose message never contains a header value or a query string (API keys
 //! travel in both).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +12,7 @@ use url::Url;
 use super::handshake::{self, Redactor, ResponseHead};
 use super::net::NetStream;
 use super::socket::Io;
+use super::tls;
 use crate::audio::b64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,43 +80,6 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         Err(_) => "<invalid url>".to_owned(),
-    }
-}
-
-fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
-    static DEFAULT: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let build = |roots: Vec<rustls::pki_types::CertificateDer<'static>>| -> Result<Arc<rustls::ClientConfig>, String> {
-        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-            .map_err(|e| format!("TLS setup failed: {e}"))?;
-        let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
-    };
-    match extra_ca_pem {
-        None => DEFAULT
-            .get_or_init(|| build(Vec::new()))
-            .clone()
-            .map_err(|m| ConnectError::new(ConnectErrorKind::Tls, m)),
-        Some(pem) => {
-            let mut reader = std::io::BufReader::new(pem);
-            let roots: Result<Vec<_>, _> = rustls_pemfile::certs(&mut reader).collect();
-            let roots = roots.map_err(|e| {
-                ConnectError::new(ConnectErrorKind::Tls, format!("bad CA PEM: {e}"))
-            })?;
-            if roots.is_empty() {
-                return Err(ConnectError::new(
-                    ConnectErrorKind::Tls,
-                    "no certificate in the CA PEM",
-                ));
-            }
-            build(roots).map_err(|m| ConnectError::new(ConnectErrorKind::Tls, m))
-        }
     }
 }
 
@@ -326,7 +290,7 @@ async fn open_inner(cfg: &ConnectConfig) -> Result<Connected, ConnectError> {
     let _ = tcp.set_nodelay(true);
 
     let mut stream = if tls {
-        let config = tls_config(cfg.extra_ca_pem.as_deref())?;
+        let config = tls::client_config(cfg.extra_ca_pem.as_deref())?;
         let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
             ConnectError::new(
                 ConnectErrorKind::Tls,
@@ -339,7 +303,7 @@ async fn open_inner(cfg: &ConnectConfig) -> Result<Connected, ConnectError> {
             .map_err(|e| {
                 ConnectError::new(
                     ConnectErrorKind::Tls,
-                    format!("TLS handshake with {host} failed: {e}"),
+                    tls::describe_handshake_error(&host, &e),
                 )
             })?;
         NetStream::Tls(Box::new(tls_stream))
@@ -396,11 +360,5 @@ mod tests {
             "ws://127.0.0.1:9000/v1"
         );
         assert_eq!(redact_url("nope"), "<invalid url>");
-    }
-
-    #[test]
-    fn default_tls_config_builds() {
-        assert!(tls_config(None).is_ok());
-        assert!(tls_config(Some(b"not pem")).is_err());
     }
 }

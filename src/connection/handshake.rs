@@ -138,7 +138,7 @@ pub fn build_request(
         if !is_token(k) {
             return Err(err(
                 ConnectErrorKind::InvalidHeader,
-                format!("invalid header name {:?}", k.escape_debug().to_string()),
+                format!("invalid header name {k:?}"),
             ));
         }
         if RESERVED.iter().any(|r| k.eq_ignore_ascii_case(r)) {

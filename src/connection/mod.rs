@@ -9,6 +9,7 @@ pub mod handshake;
 pub mod net;
 pub mod socket;
 pub mod task;
+pub mod tls;
 
 pub use codec::{Message, Text};
 pub use connect::{open, ConnectConfig, ConnectError, ConnectErrorKind, Connected};

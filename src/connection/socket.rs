@@ -277,11 +277,19 @@ impl Socket {
     /// Starts the close handshake: queues a close frame; later data frames
     /// are refused. Returns false if the close had already started.
     pub fn close(&self, code: u16, reason: &str) -> bool {
-        let payload = codec::close_payload(code, reason);
+        self.close_with(&codec::close_payload(code, reason))
+    }
+
+    /// Like `close`, with an empty close frame (the echo of an empty one).
+    pub fn close_empty(&self) -> bool {
+        self.close_with(&[])
+    }
+
+    fn close_with(&self, payload: &[u8]) -> bool {
         let mut frame = Vec::new();
         codec::encode_frame(
             codec::OP_CLOSE,
-            &payload,
+            payload,
             rand::random::<[u8; 4]>(),
             &mut frame,
         );

@@ -8,10 +8,11 @@
 //!   read (TCP pushes back on the server). Keepalive judges the server only on
 //!   what the socket delivered while it was being read: a paused socket is
 //!   never declared dead, and the silence clock restarts when reading resumes.
-//! - Close: after the server's close frame the reply is sent and the task
-//!   waits at most `close_timeout` for the TCP end before dropping the socket
-//!   (a server that half-closes cannot keep it "connected"). After our own
-//!   close frame it waits at most `close_timeout` for the server's.
+//! - Close: the server's close frame ends the session at once (the reply is
+//!   queued and the end reported), then the task waits at most `close_timeout`
+//!   for the TCP end before dropping the socket: a server that half-closes
+//!   cannot keep a session "connected". After our own close frame it waits at
+//!   most `close_timeout` for the server's.
 //! - A panic anywhere in the task (the sink included) still ends the socket
 //!   with an error reported through `on_end`.
 
@@ -119,6 +120,11 @@ struct Task {
 
 /// Runs the socket until it ends; calls `sink.on_end` exactly once, even if
 /// something panics on the way.
+///
+/// The end is reported as soon as the WebSocket is over: when the server's
+/// close frame arrives (after the reply is queued) the user hears of it at
+/// once, and the TCP connection is then left to the server to end for at most
+/// `close_timeout` (RFC 6455 7.1.1) without holding up anyone.
 pub async fn run(
     socket: Arc<Socket>,
     leftover: Vec<u8>,
@@ -128,15 +134,54 @@ pub async fn run(
     let result = AssertUnwindSafe(drive(socket.clone(), leftover, sink.clone(), opts))
         .catch_unwind()
         .await;
-    let end = match result {
-        Ok(end) => end,
-        Err(panic) => SocketEnd::error(format!(
-            "internal error in the realtime-ws core ({}); the connection was dropped",
-            panic_message(&*panic)
-        )),
+    let (end, linger) = match result {
+        Ok(r) => r,
+        Err(panic) => (
+            SocketEnd::error(format!(
+                "internal error in the realtime-ws core ({}); the connection was dropped",
+                panic_message(&*panic)
+            )),
+            None,
+        ),
     };
-    socket.finish();
     sink.on_end(end);
+    if let Some(until) = linger {
+        // Boxed: only a socket the server closed pays for this state.
+        let _ = AssertUnwindSafe(Box::pin(linger_until_eof(&socket, until)))
+            .catch_unwind()
+            .await;
+    }
+    socket.finish();
+}
+
+/// After the close handshake: flush the close reply and wait for the peer to
+/// end TCP (reading and discarding), at most until `until`.
+async fn linger_until_eof(socket: &Socket, until: Instant) {
+    let Some(tcp) = socket.tcp() else {
+        return;
+    };
+    // On the heap: this phase is rare and must not grow every socket's task.
+    let mut buf = vec![0u8; 4096];
+    let _ = tokio::time::timeout_at(until, async {
+        loop {
+            if socket.queued_bytes() > 0 {
+                if tcp.writable().await.is_err() || socket.flush_from_task().is_err() {
+                    return;
+                }
+                continue;
+            }
+            if tcp.readable().await.is_err() {
+                return;
+            }
+            match tcp.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
 }
 
 async fn drive(
@@ -144,9 +189,12 @@ async fn drive(
     leftover: Vec<u8>,
     sink: Arc<dyn FrameSink>,
     opts: SocketOptions,
-) -> SocketEnd {
+) -> (SocketEnd, Option<Instant>) {
     let Some(tcp) = socket.tcp() else {
-        return SocketEnd::error("socket task started without a socket");
+        return (
+            SocketEnd::error("socket task started without a socket"),
+            None,
+        );
     };
     let mut task = Task {
         socket,
@@ -166,7 +214,12 @@ async fn drive(
         task.on_bytes(&leftover);
     }
     drop(leftover);
-    poll_fn(|cx| task.poll(cx)).await
+    let end = poll_fn(|cx| task.poll(cx)).await;
+    let linger = match &task.close {
+        Close::Received(_, at) => Some(*at + opts.close_timeout),
+        _ => None,
+    };
+    (end, linger)
 }
 
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -388,14 +441,18 @@ impl Task {
             Message::Close(frame) => match self.close {
                 Close::Sent(_) => self.end = Some(end_of(&frame)),
                 _ => {
-                    // Echo the code (RFC 6455 5.5.1); a code that may not be on the
-                    // wire is answered as a protocol error.
-                    let reply = match frame.code {
-                        Some(c) if is_valid_close_code(c) => c,
-                        Some(_) => 1002,
-                        None => 1000,
+                    // Echo the close (RFC 6455 5.5.1): its code and reason, or an
+                    // empty close for an empty one; a frame that breaks the protocol
+                    // (a code that may not be on the wire, a reason that is not
+                    // UTF-8) is answered as a protocol error.
+                    match (frame.code, &frame.violation) {
+                        (Some(c), None) if is_valid_close_code(c) => {
+                            self.socket.close(c, &frame.reason)
+                        }
+                        (None, None) => self.socket.close_empty(),
+                        _ => self.socket.close(1002, ""),
                     };
-                    self.socket.close(reply, "");
+                    self.end = Some(end_of(&frame));
                     self.close = Close::Received(frame, Instant::now());
                 }
             },

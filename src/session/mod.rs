@@ -221,6 +221,12 @@ impl Session {
         self.redactor = redactor;
     }
 
+    /// `text` with this connection's secrets replaced (for server-provided text
+    /// that does not pass through the session, such as a close reason).
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
+    }
+
     pub fn set_user_formats(
         &mut self,
         input: Option<Spec>,
