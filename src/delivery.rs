@@ -73,6 +73,9 @@ impl CoreEvent {
 pub struct ConnTally {
     pub id: u64,
     pending: AtomicUsize,
+    /// Events queued and taken by the loop, over the connection's life (stats).
+    queued: AtomicU64,
+    drained: AtomicU64,
     /// The socket task waiting for the loop to drain below the limit.
     capacity: AtomicWaker,
     /// Set by `close()`: the user no longer wants events from this socket
@@ -85,6 +88,8 @@ impl ConnTally {
         Arc::new(ConnTally {
             id,
             pending: AtomicUsize::new(0),
+            queued: AtomicU64::new(0),
+            drained: AtomicU64::new(0),
             capacity: AtomicWaker::new(),
             detached: AtomicBool::new(false),
         })
@@ -101,6 +106,17 @@ impl ConnTally {
     /// Bytes queued and not yet drained.
     pub fn pending_bytes(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Events taken by the loop so far.
+    pub fn events_drained(&self) -> u64 {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// Events queued and not yet taken by the loop.
+    pub fn events_pending(&self) -> u64 {
+        let drained = self.drained.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(drained)
     }
 
     pub fn over_limit(&self) -> bool {
@@ -123,6 +139,7 @@ impl ConnTally {
     }
 
     fn release(&self, cost: usize) {
+        self.drained.fetch_add(1, Ordering::Relaxed);
         let before = self.pending.fetch_sub(cost, Ordering::Relaxed);
         if before > LIMIT && before - cost <= LIMIT {
             self.capacity.wake();
@@ -248,7 +265,7 @@ impl EventQueue {
         events: I,
     ) {
         let detached = conn.is_detached();
-        let first = {
+        let (first, added) = {
             let mut st = self.state.lock();
             let before = st.queue.len();
             for event in events {
@@ -263,8 +280,12 @@ impl EventQueue {
                     cost,
                 });
             }
-            st.queue.len() > before && !std::mem::replace(&mut st.armed, true)
+            let added = st.queue.len() - before;
+            (added > 0 && !std::mem::replace(&mut st.armed, true), added)
         };
+        if added > 0 {
+            conn.queued.fetch_add(added as u64, Ordering::Relaxed);
+        }
         if first {
             self.schedule_wake();
         }
@@ -272,6 +293,16 @@ impl EventQueue {
 
     pub fn push(self: &Arc<Self>, conn: &Arc<ConnTally>, event: CoreEvent) {
         self.push_all(conn, std::iter::once(event));
+    }
+
+    /// Wakes the loop for something that is not a connection's event (log
+    /// records, `crate::logbridge`): its next drain runs even if the queue is
+    /// empty. No-op while a wake-up is already due.
+    pub fn poke(self: &Arc<Self>) {
+        let first = !std::mem::replace(&mut self.state.lock().armed, true);
+        if first {
+            self.schedule_wake();
+        }
     }
 
     /// Wakes the loop now, or at `last drain + coalesce` if that is later.
@@ -303,8 +334,12 @@ impl EventQueue {
         };
         // SAFETY: writing 8 bytes (eventfd) or 1 byte (pipe) from a valid local.
         // EAGAIN means a wake-up is already pending, which is all we need.
-        unsafe {
-            libc::write(self.write_fd, (&one as *const u64).cast(), n);
+        let written = unsafe { libc::write(self.write_fd, (&one as *const u64).cast(), n) };
+        if written < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::WouldBlock {
+                log::warn!("cannot wake the event loop: {err}");
+            }
         }
     }
 

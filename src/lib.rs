@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod connection;
 pub mod delivery;
 pub mod error;
+pub mod logbridge;
 pub mod mock_server;
 pub mod protocol;
 pub mod runtime;
@@ -44,6 +45,7 @@ mod core_module {
     #[pymodule_export]
     use crate::bindings::{
         audio_end_ms, configure_runtime, monotonic_ms, rust_heap_bytes, set_direct_write,
+        set_log_level, take_logs,
     };
 
     #[pymodule_init]

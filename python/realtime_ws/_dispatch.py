@@ -25,6 +25,7 @@ from .events import (
     TurnDoneEvent,
     TurnDoneResponse,
     TurnStartedEvent,
+    response_timing,
     usage_from_response,
 )
 from .items import (
@@ -135,14 +136,17 @@ class CoreEventDispatch(TransportBase):
         response = ev.to_dict().get("response") or {}
         usage = usage_from_response(response)
         self._emit("usage_update", usage)
+        rid = response.get("id") or ""
+        timing = self._core.response_timing(rid) if isinstance(rid, str) and rid else None
         self._emit(
             "turn_done",
             TurnDoneEvent(
                 TurnDoneResponse(
-                    id=response.get("id") or "",
+                    id=rid,
                     output=response.get("output") or [],
                     usage=usage,
-                )
+                ),
+                timing=response_timing(timing),
             ),
         )
 

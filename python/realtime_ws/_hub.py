@@ -18,7 +18,7 @@ import os
 import weakref
 from typing import Protocol
 
-from . import _core
+from . import _core, _logbridge
 from .errors import UnsupportedOperationError
 
 logger = logging.getLogger("realtime_ws")
@@ -43,6 +43,10 @@ class LoopHub:
         self.core.coalesce_ms = coalesce_ms
         self.loop = loop
         self._targets: weakref.WeakValueDictionary[int, _Target] = weakref.WeakValueDictionary()
+        # Connection id 0 carries the core's log records (see _logbridge).
+        self._log_target = _logbridge.LogTarget()
+        self._targets[0] = self._log_target
+        _logbridge.sync_level()
         try:
             loop.add_reader(self.core.fileno(), self._drain)
         except NotImplementedError as exc:  # e.g. the Windows proactor loop

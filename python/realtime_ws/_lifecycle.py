@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from . import _core
+from . import _core, _logbridge
 from ._base import AuthMode, TransportBase, logger
 from ._hub import hub_for_running_loop
 from .config_types import SessionConfig
@@ -277,6 +277,7 @@ class ConnectionLifecycle(TransportBase):
             )
         headers, subprotocols = self._handshake(key)
         hub = hub_for_running_loop()
+        _logbridge.sync_level()
         self._hub = hub
         loop = hub.loop
         o = self._open_options

@@ -10,7 +10,7 @@ as parsed from the frame.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ._core import AudioEvent, AudioInterruptedEvent
 
@@ -103,12 +103,64 @@ class TurnDoneResponse:
     usage: Usage
 
 
+ResponseTrigger = Literal["response.create", "speech_stopped", "response.created"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTiming:
+    """How long one response took, in milliseconds from what started it.
+
+    ``trigger`` is what it is timed from: ``"response.create"`` (the client's
+    request left), ``"speech_stopped"`` (server VAD reported the end of the
+    user's speech) or ``"response.created"`` (neither: the server started it).
+    Times are taken in the core when frames are read or written, so they include
+    the network but not the delay of your event loop.
+    """
+
+    response_id: str
+    trigger: ResponseTrigger
+    #: until the server's ``response.created``
+    created_ms: float
+    #: until the first audio delta (None: the response had no audio)
+    first_audio_ms: float | None
+    #: until the first text or transcript delta (None: none came)
+    first_text_ms: float | None
+    #: until ``response.done``
+    duration_ms: float
+
+
 @dataclass(frozen=True, slots=True)
 class TurnDoneEvent:
     """Payload of ``turn_done`` (the server's ``response.done``)."""
 
     response: TurnDoneResponse
     type: Literal["response_done"] = "response_done"
+    #: this package's addition: the response's latency (None if it began before this socket)
+    timing: ResponseTiming | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """``ws.stats()``: counters of the current connection (or the last one).
+
+    Frames and bytes are WebSocket data frames as written and read (bytes
+    include framing; under TLS, before encryption). ``events_pending`` and
+    ``pending_event_bytes`` are what the core has queued for your loop and it has
+    not yet taken; ``backpressure_ms`` is how long the socket was not read
+    because that queue was over its limit (a loop that falls behind).
+    """
+
+    frames_sent: int
+    bytes_sent: int
+    frames_received: int
+    bytes_received: int
+    events_delivered: int
+    events_pending: int
+    pending_event_bytes: int
+    send_buffer_bytes: int
+    backpressure_ms: float
+    responses_completed: int
+    last_response: ResponseTiming | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +169,16 @@ class ItemDeletedEvent:
 
     item_id: str
     type: Literal["item_deleted"] = "item_deleted"
+
+
+def response_timing(
+    t: tuple[str, str, float, float | None, float | None, float] | None,
+) -> ResponseTiming | None:
+    """The core's timing tuple as a ``ResponseTiming``."""
+    if t is None:
+        return None
+    rid, trigger, created, audio, text, duration = t
+    return ResponseTiming(rid, cast("ResponseTrigger", trigger), created, audio, text, duration)
 
 
 def usage_from_response(response: dict[str, Any]) -> Usage:
@@ -143,6 +205,8 @@ __all__ = [
     "ErrorEvent",
     "ItemDeletedEvent",
     "OutputTextDeltaEvent",
+    "ResponseTiming",
+    "SessionStats",
     "TranscriptDeltaEvent",
     "TurnDoneEvent",
     "TurnDoneResponse",

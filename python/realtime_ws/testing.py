@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import _core
+from . import _core, _logbridge
 from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["ConnectionInfo", "MockRealtimeServer", "main_mock"]
@@ -403,25 +403,34 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _serve(host: str, port: int, options: dict[str, Any], duration: float | None) -> None:
+    # The handlers go in before the URL is printed: whoever reads that line may
+    # send SIGTERM at once, and it must stop the server cleanly (exit 0).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
     server = MockRealtimeServer(host=host, port=port, **options)
     await server.start()
     print(
         f"realtime-ws mock server listening on {server.url} (stats: {server.stats_url})",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    _logbridge.sync_level()
+    deadline = None if duration is None else loop.time() + duration
     try:
-        if duration is None:
-            await stop.wait()
-        else:
+        while not stop.is_set():
+            # No transport runs in this process: the core's log records are
+            # flushed here, once a second.
+            wait = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if wait <= 0:
+                break
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=duration)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            _logbridge.flush()
     finally:
         await server.stop()
+        _logbridge.flush()
 
 
 def main_mock(argv: list[str] | None = None) -> int:

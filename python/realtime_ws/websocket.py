@@ -27,7 +27,7 @@ from ._lifecycle import ApiKey, ConnectionLifecycle, OpenOptions, redact_url
 from .audio import AudioSpec
 from .config_types import ResponseOverride, SessionConfig
 from .errors import ArgumentTypeError, InvalidArgumentError, UnsupportedOperationError
-from .events import CloseInfo, ConnectionStatus
+from .events import CloseInfo, ConnectionStatus, SessionStats, response_timing
 from .session_config import build_session_payload, to_beta_response, to_beta_session
 
 __version__: str = _core.__version__
@@ -251,6 +251,15 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
     def last_close(self) -> CloseInfo | None:
         """How the last socket ended."""
         return self._last_close
+
+    def stats(self) -> SessionStats:
+        """Counters of the current connection (or the last one), read from the core
+        without waiting for anything: wire frames and bytes both ways, events
+        delivered and still queued, time the socket was not read because the loop
+        fell behind, and the latency of the last finished response."""
+        raw = self._core.stats()
+        last = response_timing(raw.pop("last_response"))
+        return SessionStats(**raw, last_response=last)
 
     # -- core events -----------------------------------------------------------------------------
 

@@ -138,9 +138,9 @@ impl Hub {
         };
         let queue = EventQueue::new(kind)
             .map_err(|e| CoreError::internal(format!("cannot create the wake-up fd: {e}")))?;
-        Ok(Hub {
-            queue: Arc::new(queue),
-        })
+        let queue = Arc::new(queue);
+        crate::logbridge::bridge().register(&queue);
+        Ok(Hub { queue })
     }
 
     /// The fd to watch with `loop.add_reader`.
@@ -157,13 +157,18 @@ impl Hub {
         }
     }
 
-    /// Takes every queued event: a list of `(conn_id, event)`.
+    /// Takes every queued event: a list of `(conn_id, event)`. Buffered Rust
+    /// log records come last, as `(0, (records, dropped))` (`take_logs`).
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self.queue.take();
         let out = PyList::empty(py);
         for item in items {
             let (id, ev) = item.into_event();
             convert(py, id, ev, &out)?;
+        }
+        if crate::logbridge::bridge().is_pending() {
+            let logs = super::logs_tuple().into_pyobject(py)?;
+            out.append((0u64, logs))?;
         }
         Ok(out)
     }

@@ -39,6 +39,29 @@ pub fn set_direct_write(on: bool) {
     crate::connection::socket::set_direct_write(on);
 }
 
+/// Lets Rust `log` records at or above a Python `logging` level through to
+/// Python (installs the bridge on first use; `crate::logbridge`).
+#[pyfunction]
+pub fn set_log_level(python_level: u32) {
+    crate::logbridge::install(crate::logbridge::filter_for(python_level));
+}
+
+/// Takes the buffered Rust log records: `([(levelno, logger, message)], dropped)`.
+/// Loops get them with their events; this is for processes without one.
+#[pyfunction]
+pub fn take_logs() -> (Vec<(u8, String, String)>, u64) {
+    logs_tuple()
+}
+
+pub(crate) fn logs_tuple() -> (Vec<(u8, String, String)>, u64) {
+    let (records, dropped) = crate::logbridge::bridge().take();
+    let records = records
+        .into_iter()
+        .map(|r| (r.level, r.logger, r.message))
+        .collect();
+    (records, dropped)
+}
+
 /// Live Rust heap bytes, or with `peak=True` the most live at once since the
 /// previous peak query (needs the `alloc-stats` feature; -1 otherwise).
 #[pyfunction]

@@ -26,13 +26,13 @@ use crate::audio::convert::{Encoding, Spec};
 use crate::audio::resample::Quality;
 use crate::connection::task::panic_message;
 use crate::connection::{
-    self, ConnectConfig, FrameSink, Message, Redactor, Socket, SocketEnd, SocketOptions,
+    self, ConnectConfig, FrameSink, Message, Redactor, Socket, SocketEnd, SocketOptions, WireStats,
 };
 use crate::delivery::{next_conn_id, ConnTally, CoreEvent, EventQueue};
 use crate::error::CoreError;
 use crate::protocol::Dialect;
 use crate::runtime;
-use crate::session::{monotonic_ms, Hooks, Output, Session, Wants};
+use crate::session::{monotonic_ms, Hooks, Output, ResponseTiming, Session, Wants};
 
 /// The current socket of a transport.
 struct Link {
@@ -68,6 +68,39 @@ impl Link {
 struct State {
     session: Session,
     link: Option<Link>,
+    /// The counters of the last socket, kept when it is detached.
+    last_counts: Counts,
+}
+
+/// A socket's counters at one moment (`ws.stats()`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    frames_sent: u64,
+    bytes_sent: u64,
+    frames_received: u64,
+    bytes_received: u64,
+    backpressure_us: u64,
+    events_delivered: u64,
+    events_pending: u64,
+    pending_event_bytes: usize,
+    send_buffer_bytes: usize,
+}
+
+impl Link {
+    fn counts(&self) -> Counts {
+        let w = &self.socket.stats;
+        Counts {
+            frames_sent: WireStats::get(&w.frames_out),
+            bytes_sent: WireStats::get(&w.bytes_out),
+            frames_received: WireStats::get(&w.frames_in),
+            bytes_received: WireStats::get(&w.bytes_in),
+            backpressure_us: WireStats::get(&w.paused_us),
+            events_delivered: self.tally.events_drained(),
+            events_pending: self.tally.events_pending(),
+            pending_event_bytes: self.tally.pending_bytes(),
+            send_buffer_bytes: self.socket.queued_bytes(),
+        }
+    }
 }
 
 struct Shared {
@@ -101,7 +134,7 @@ impl FrameSink for ConnSink {
             return;
         };
         let mut st = shared.state.lock();
-        let State { session, link } = &mut *st;
+        let State { session, link, .. } = &mut *st;
         let Some(link) = link.as_ref().filter(|l| l.tally.id == self.tally.id) else {
             return; // a stale socket
         };
@@ -122,12 +155,34 @@ impl FrameSink for ConnSink {
             end.reason = st.session.redact(&end.reason);
             end.error = end.error.map(|e| st.session.redact(&e));
         }
+        match &end.error {
+            Some(e) => log::debug!("connection {} failed: {e}", self.tally.id),
+            None => log::debug!(
+                "connection {} closed: code {:?} reason {:?}",
+                self.tally.id,
+                end.code,
+                end.reason
+            ),
+        }
         self.queue.push(&self.tally, CoreEvent::Closed(end));
     }
 
     fn poll_capacity(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.tally.poll_capacity(cx)
     }
+}
+
+type TimingTuple = (String, &'static str, f64, Option<f64>, Option<f64>, f64);
+
+fn timing_tuple(t: &ResponseTiming) -> TimingTuple {
+    (
+        t.response_id.clone(),
+        t.trigger.name(),
+        t.created_ms,
+        t.first_audio_ms,
+        t.first_text_ms,
+        t.duration_ms,
+    )
 }
 
 #[pyclass(frozen, module = "realtime_ws._core", name = "Transport")]
@@ -163,7 +218,7 @@ impl Transport {
         f: impl FnOnce(&mut Session, &mut Output) -> Result<R, CoreError>,
     ) -> Result<R, CoreError> {
         let mut st = self.shared.state.lock();
-        let State { session, link } = &mut *st;
+        let State { session, link, .. } = &mut *st;
         let link = link.as_ref().ok_or_else(CoreError::not_connected)?;
         let mut out = Output::default();
         match std::panic::catch_unwind(AssertUnwindSafe(|| f(session, &mut out))) {
@@ -185,7 +240,7 @@ impl Transport {
     /// (their frames, if any, are dropped then).
     fn with_session<R>(&self, f: impl FnOnce(&mut Session, &mut Output) -> R) -> R {
         let mut st = self.shared.state.lock();
-        let State { session, link } = &mut *st;
+        let State { session, link, .. } = &mut *st;
         let mut out = Output::default();
         let r = f(session, &mut out);
         if let Some(link) = link.as_ref() {
@@ -216,6 +271,7 @@ impl Transport {
                 state: Mutex::new(State {
                     session: Session::new(dialect),
                     link: None,
+                    last_counts: Counts::default(),
                 }),
             }),
         })
@@ -283,9 +339,14 @@ impl Transport {
         });
         drop(st);
         let id = tally.id;
+        let url = cfg.url.clone();
         runtime::get().spawn(async move {
             match connection::open(&cfg).await {
                 Ok(c) => {
+                    log::debug!(
+                        "connection {id} open ({})",
+                        connection::connect::redact_url(&url)
+                    );
                     socket.attach(c.io);
                     queue.push(
                         &tally,
@@ -298,6 +359,7 @@ impl Transport {
                     tokio::spawn(connection::run(socket, c.leftover, sink, opts));
                 }
                 Err(e) => {
+                    log::debug!("connection {id} could not open: {e}");
                     socket.finish();
                     queue.push_all(
                         &tally,
@@ -342,6 +404,7 @@ impl Transport {
         if let Some(link) = st.link.take() {
             link.tally.detach();
             link.socket.close(code, reason);
+            st.last_counts = link.counts();
         }
         st.session.on_disconnect()
     }
@@ -382,7 +445,7 @@ impl Transport {
             None
         };
         let text = json::dumps(event)?;
-        Ok(self.with_link(|s, out| s.send_event(&type_str, text, event_id, out))?)
+        Ok(self.with_link(|s, out| s.send_event(&type_str, text, event_id, monotonic_ms(), out))?)
     }
 
     /// `request_response(response=None)`: automatic without an override,
@@ -391,7 +454,7 @@ impl Transport {
     fn request_response(&self, response: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let text = response.map(json::dumps).transpose()?;
         Ok(self.with_link(|s, out| {
-            s.request_response(text.as_deref(), out);
+            s.request_response(text.as_deref(), monotonic_ms(), out);
             Ok(())
         })?)
     }
@@ -410,7 +473,7 @@ impl Transport {
         buffer::with_bytes(audio, "send_audio", |bytes, elem| {
             let work = || -> Result<usize, CoreError> {
                 let mut st = self.shared.state.lock();
-                let State { session, link } = &mut *st;
+                let State { session, link, .. } = &mut *st;
                 match link.as_ref().filter(|l| l.audio_open) {
                     Some(link) => {
                         let mut out = Output::default();
@@ -549,6 +612,40 @@ impl Transport {
     #[getter]
     fn pending_input_bytes(&self) -> usize {
         self.shared.state.lock().session.pending_input_bytes()
+    }
+
+    /// The counters of the current socket (or the last one): a dict, see
+    /// `realtime_ws.SessionStats`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let st = self.shared.state.lock();
+        let c = st.link.as_ref().map_or(st.last_counts, Link::counts);
+        let (last, completed) = st.session.timing_summary();
+        let last = last.map(timing_tuple);
+        drop(st);
+        let d = PyDict::new(py);
+        d.set_item("frames_sent", c.frames_sent)?;
+        d.set_item("bytes_sent", c.bytes_sent)?;
+        d.set_item("frames_received", c.frames_received)?;
+        d.set_item("bytes_received", c.bytes_received)?;
+        d.set_item("backpressure_ms", c.backpressure_us as f64 / 1000.0)?;
+        d.set_item("events_delivered", c.events_delivered)?;
+        d.set_item("events_pending", c.events_pending)?;
+        d.set_item("pending_event_bytes", c.pending_event_bytes)?;
+        d.set_item("send_buffer_bytes", c.send_buffer_bytes)?;
+        d.set_item("responses_completed", completed)?;
+        d.set_item("last_response", last)?;
+        Ok(d)
+    }
+
+    /// `(response_id, trigger, created_ms, first_audio_ms, first_text_ms,
+    /// duration_ms)` of a recently finished response, or None.
+    fn response_timing(&self, response_id: &str) -> Option<TimingTuple> {
+        self.shared
+            .state
+            .lock()
+            .session
+            .response_timing(response_id)
+            .map(timing_tuple)
     }
 
     /// The last `session.updated.session` from the server, as a fresh dict.

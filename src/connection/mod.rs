@@ -14,5 +14,5 @@ pub mod tls;
 pub use codec::{Message, Text};
 pub use connect::{open, ConnectConfig, ConnectError, ConnectErrorKind, Connected};
 pub use handshake::Redactor;
-pub use socket::{SendError, Socket};
+pub use socket::{SendError, Socket, WireStats};
 pub use task::{run, FrameSink, SocketEnd, SocketOptions};

@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::task::AtomicWaker;
@@ -200,9 +200,34 @@ impl Wire {
     }
 }
 
+/// Counters of one socket, for `ws.stats()`: written by whoever sends (under
+/// the wire lock) and by the socket task (once per read pass), read from any
+/// thread. Relaxed: they are reports, not synchronisation.
+#[derive(Default)]
+pub struct WireStats {
+    pub frames_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Time the socket was not read because the user's loop had not drained
+    /// its events (backpressure), in microseconds.
+    pub paused_us: AtomicU64,
+}
+
+impl WireStats {
+    pub(super) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 /// The shared write side of one socket.
 pub struct Socket {
     wire: Mutex<Wire>,
+    pub stats: WireStats,
     /// Wakes the socket task: output is waiting for a writable socket, a close
     /// was requested, or the socket was attached.
     task: AtomicWaker,
@@ -228,6 +253,7 @@ impl Socket {
                 failed: None,
             }),
             task: AtomicWaker::new(),
+            stats: WireStats::default(),
         }
     }
 
@@ -248,6 +274,10 @@ impl Socket {
                     return Err(SendError::Closed);
                 }
                 w.push(&scratch);
+                if opcode == codec::OP_TEXT {
+                    WireStats::add(&self.stats.frames_out, 1);
+                    WireStats::add(&self.stats.bytes_out, scratch.len() as u64);
+                }
                 match w.phase {
                     Phase::Connecting => false,
                     _ if w.blocked || !direct_write() => true,

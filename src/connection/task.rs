@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::codec::{is_valid_close_code, CloseFrame, Decoder, Message};
-use super::socket::{ReadOutcome, Socket};
+use super::socket::{ReadOutcome, Socket, WireStats};
 
 /// How the socket ended. `error` is set when it failed (I/O error, protocol
 /// violation, dead peer, unanswered close); `code`/`reason` are the peer's
@@ -111,7 +111,10 @@ struct Task {
     last_ping: Option<Instant>,
     /// The one timer: the next ping, dead-peer or close deadline.
     timer: Option<Pin<Box<Sleep>>>,
-    paused: bool,
+    /// Since when reading is paused for backpressure (None: reading).
+    paused_at: Option<Instant>,
+    /// Data frames decoded since the counters were last published.
+    frames_in: u32,
     /// Read without waiting for readiness (data may already be decrypted or
     /// buffered: at start, after a pause, after the read budget).
     read_now: bool,
@@ -136,13 +139,16 @@ pub async fn run(
         .await;
     let (end, linger) = match result {
         Ok(r) => r,
-        Err(panic) => (
-            SocketEnd::error(format!(
-                "internal error in the realtime-ws core ({}); the connection was dropped",
-                panic_message(&*panic)
-            )),
-            None,
-        ),
+        Err(panic) => {
+            let what = panic_message(&*panic);
+            log::error!("socket task panicked ({what}); the connection was dropped");
+            (
+                SocketEnd::error(format!(
+                    "internal error in the realtime-ws core ({what}); the connection was dropped"
+                )),
+                None,
+            )
+        }
     };
     sink.on_end(end);
     if let Some(until) = linger {
@@ -206,12 +212,18 @@ async fn drive(
         last_rx: Instant::now(),
         last_ping: None,
         timer: None,
-        paused: false,
+        paused_at: None,
+        frames_in: 0,
         read_now: true,
         end: None,
     };
     if !leftover.is_empty() {
+        WireStats::add(&task.socket.stats.bytes_in, leftover.len() as u64);
         task.on_bytes(&leftover);
+        WireStats::add(
+            &task.socket.stats.frames_in,
+            u64::from(std::mem::take(&mut task.frames_in)),
+        );
     }
     drop(leftover);
     let end = poll_fn(|cx| task.poll(cx)).await;
@@ -233,6 +245,10 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Task {
+    fn paused(&self) -> bool {
+        self.paused_at.is_some()
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<SocketEnd> {
         // Senders wake this task after queuing what the kernel did not take,
         // and after starting the close handshake.
@@ -249,13 +265,18 @@ impl Task {
                     self.close = Close::Sent(Instant::now());
                 }
             }
-            if self.paused && self.sink.poll_capacity(cx).is_ready() {
-                self.paused = false;
+            if self.paused() && self.sink.poll_capacity(cx).is_ready() {
+                if let Some(at) = self.paused_at.take() {
+                    WireStats::add(
+                        &self.socket.stats.paused_us,
+                        at.elapsed().as_micros() as u64,
+                    );
+                }
                 self.read_now = true;
                 // Silence while paused was ours, not the server's.
                 self.last_rx = Instant::now();
             }
-            if !self.paused {
+            if !self.paused() {
                 if self.read_now {
                     self.read_now = false;
                     if self.read_pass() {
@@ -313,7 +334,7 @@ impl Task {
     fn deadline(&self) -> Option<Instant> {
         match &self.close {
             Close::Sent(at) | Close::Received(_, at) => Some(*at + self.opts.close_timeout),
-            Close::Open if self.paused => None,
+            Close::Open if self.paused() => None,
             Close::Open => {
                 let interval = self.opts.ping_interval?;
                 let dead = self.last_rx + interval + self.opts.ping_timeout;
@@ -377,11 +398,18 @@ impl Task {
     fn read_pass(&mut self) -> bool {
         let mut buf = [0u8; READ_CHUNK];
         let socket = self.socket.clone();
+        let mut bytes_in = 0u64;
         let outcome = socket.read_available(&mut buf, READ_BUDGET, &mut |data| {
             self.last_rx = Instant::now();
+            bytes_in += data.len() as u64;
             self.on_bytes(data);
-            self.end.is_none() && !self.paused
+            self.end.is_none() && !self.paused()
         });
+        WireStats::add(&socket.stats.bytes_in, bytes_in);
+        WireStats::add(
+            &socket.stats.frames_in,
+            u64::from(std::mem::take(&mut self.frames_in)),
+        );
         match outcome {
             Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Stopped) => false,
             Ok(ReadOutcome::Budget) => true,
@@ -428,10 +456,11 @@ impl Task {
     fn on_message(&mut self, m: Message) {
         match m {
             Message::Text(_) | Message::Binary(_) => {
+                self.frames_in = self.frames_in.saturating_add(1);
                 self.sink.on_message(m);
                 let mut probe = Context::from_waker(std::task::Waker::noop());
                 if self.sink.poll_capacity(&mut probe).is_pending() {
-                    self.paused = true;
+                    self.paused_at = Some(Instant::now());
                 }
             }
             Message::Ping(p) => {

@@ -28,6 +28,7 @@ pub enum EventKind {
     SessionCreated,
     SessionUpdated,
     SpeechStarted,
+    SpeechStopped,
     Error,
     TranscriptionCompleted,
     ItemTruncated,
@@ -79,6 +80,7 @@ impl EventKind {
             "session.created" => EventKind::SessionCreated,
             "session.updated" => EventKind::SessionUpdated,
             "input_audio_buffer.speech_started" => EventKind::SpeechStarted,
+            "input_audio_buffer.speech_stopped" => EventKind::SpeechStopped,
             "error" => EventKind::Error,
             "conversation.item.input_audio_transcription.completed" => {
                 EventKind::TranscriptionCompleted

@@ -19,6 +19,7 @@ pub mod audio_path;
 pub mod playback;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -39,6 +40,15 @@ use crate::protocol::Dialect;
 pub use crate::error::{CoreError, ErrorKind};
 use audio_path::AudioPath;
 pub use playback::{audio_end_ms, Interrupted, Playback};
+use timing::Timing;
+pub use timing::{ResponseTiming, Trigger};
+
+fn response_id(event: &Value) -> Option<&str> {
+    event
+        .get("response")
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str)
+}
 
 /// Milliseconds on a monotonic clock shared by the core and Python
 /// (`realtime_ws.monotonic_ms()`). The reference uses `Date.now()`; a
@@ -174,6 +184,8 @@ pub struct Session {
     /// Output format per response id, from `response.created`.
     response_formats: Vec<(String, WireFormat)>,
     redactor: Redactor,
+    /// Boxed on first use: an idle session that never ran a response pays 8 bytes.
+    timing: Option<Box<Timing>>,
 }
 
 impl Default for Session {
@@ -195,6 +207,7 @@ impl Session {
             raw_session: None,
             response_formats: Vec::new(),
             redactor: Redactor::default(),
+            timing: None,
         }
     }
 
@@ -277,6 +290,9 @@ impl Session {
                 self.on_audio_delta(&d, &text, now, out)
             }
             Frame::Delta(d) => {
+                if let Some(t) = self.timing.as_mut() {
+                    t.on_text(&d.response_id, now);
+                }
                 let wanted = if d.kind == EventKind::AudioTranscriptDelta {
                     self.wants.transcript_deltas
                 } else {
@@ -347,6 +363,9 @@ impl Session {
                 return;
             }
         };
+        if let Some(t) = self.timing.as_mut() {
+            t.on_audio(&d.response_id, now);
+        }
         let format = self.format_for(&d.response_id);
         // The clock counts the audio as the server sent it; the user gets their format.
         self.playback
@@ -407,26 +426,37 @@ impl Session {
             match kind {
                 EventKind::ResponseCreated => {
                     self.remember_response_format(&value);
-                    out.frames.extend(self.sequencer.on_response_created());
+                    if let Some(id) = response_id(&value) {
+                        self.timing_mut().on_created(id, now);
+                    }
+                    let next = self.sequencer.on_response_created();
+                    self.sequenced(next, now, out);
                 }
                 EventKind::ResponseDone => {
-                    if let Some(id) = value
-                        .get("response")
-                        .and_then(|r| r.get("id"))
-                        .and_then(Value::as_str)
-                    {
+                    if let Some(id) = response_id(&value) {
                         self.response_formats.retain(|(r, _)| r != id);
+                        if let Some(t) = self.timing.as_mut() {
+                            t.on_done(id, now);
+                        }
                     }
-                    out.frames.extend(self.sequencer.on_response_done());
+                    let next = self.sequencer.on_response_done();
+                    self.sequenced(next, now, out);
+                }
+                EventKind::SpeechStopped => self.timing_mut().on_speech_stopped(now),
+                EventKind::AudioTranscriptDelta | EventKind::OutputTextDelta => {
+                    if let Some(id) = value.get("response_id").and_then(Value::as_str) {
+                        if let Some(t) = self.timing.as_mut() {
+                            t.on_text(id, now);
+                        }
+                    }
                 }
                 EventKind::Error => {
                     let err = value.get("error");
                     let field = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str);
-                    out.frames.extend(self.sequencer.on_error(
-                        field("event_id"),
-                        field("code"),
-                        field("message"),
-                    ));
+                    let next =
+                        self.sequencer
+                            .on_error(field("event_id"), field("code"), field("message"));
+                    self.sequenced(next, now, out);
                 }
                 EventKind::SessionUpdated => self.on_session_updated(&value),
                 EventKind::AudioDone => {
@@ -484,6 +514,18 @@ impl Session {
             delta: None,
         }));
         out.events.extend(after);
+    }
+
+    fn timing_mut(&mut self) -> &mut Timing {
+        self.timing.get_or_insert_with(Box::default)
+    }
+
+    /// A `response.create` the sequencer lets out now: written, and timed.
+    fn sequenced(&mut self, frame: Option<String>, now: f64, out: &mut Output) {
+        if let Some(f) = frame {
+            self.timing_mut().on_request(now);
+            out.frames.push(f);
+        }
     }
 
     fn remember_response_format(&mut self, event: &Value) {
@@ -573,12 +615,13 @@ impl Session {
         type_name: &str,
         text: String,
         event_id: Option<String>,
+        now: f64,
         out: &mut Output,
     ) -> Result<(), CoreError> {
         match type_name {
             "response.create" => {
-                out.frames
-                    .extend(self.sequencer.request(Req::Manual { text, event_id }));
+                let frame = self.sequencer.request(Req::Manual { text, event_id });
+                self.sequenced(frame, now, out);
             }
             "response.cancel" => {
                 self.sequencer.on_cancel_sent();
@@ -603,7 +646,7 @@ impl Session {
 
     /// `request_response(override)`: automatic without an override (coalesced),
     /// manual with one. `response_json` is the override as JSON text.
-    pub fn request_response(&mut self, response_json: Option<&str>, out: &mut Output) {
+    pub fn request_response(&mut self, response_json: Option<&str>, now: f64, out: &mut Output) {
         let req = match response_json {
             None => Req::Auto,
             Some(r) => Req::Manual {
@@ -611,7 +654,8 @@ impl Session {
                 event_id: None,
             },
         };
-        out.frames.extend(self.sequencer.request(req));
+        let frame = self.sequencer.request(req);
+        self.sequenced(frame, now, out);
     }
 
     /// `_cancel_response`: a `response.cancel` only while a response is in
@@ -623,6 +667,19 @@ impl Session {
             true
         } else {
             false
+        }
+    }
+
+    /// The timing of a finished response, if it is among the last few.
+    pub fn response_timing(&self, response_id: &str) -> Option<&ResponseTiming> {
+        self.timing.as_ref()?.get(response_id)
+    }
+
+    /// The last finished response's timing, and how many responses finished.
+    pub fn timing_summary(&self) -> (Option<&ResponseTiming>, u64) {
+        match &self.timing {
+            Some(t) => (t.last(), t.completed()),
+            None => (None, 0),
         }
     }
 
@@ -691,6 +748,9 @@ impl Session {
     /// stream state reset. Returns a report if a partial input sample was dropped.
     pub fn on_disconnect(&mut self) -> Option<String> {
         self.sequencer.reset();
+        if let Some(t) = self.timing.as_mut() {
+            t.reset();
+        }
         self.playback.reset();
         self.response_formats.clear();
         let dropped = self.audio.reset();

@@ -249,10 +249,11 @@ fn interrupt_then_send_message_orders_cancel_truncate_create_and_waits_for_done(
         "conversation.item.create",
         r#"{"type":"conversation.item.create","item":{}}"#.into(),
         None,
+        0.0,
         &mut out,
     )
     .expect("sent");
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(
         types(&out),
         [
@@ -348,6 +349,7 @@ fn the_clients_session_update_sets_the_input_format() {
                "audio": {"input": {"format": {"type": "audio/pcmu"}}}}})
         .to_string(),
         None,
+        0.0,
         &mut out,
     )
     .expect("sent");
@@ -359,7 +361,7 @@ fn the_clients_session_update_sets_the_input_format() {
     assert!(s
         .send_audio(&[1, 2, 3], Elem::U8, false, &mut Output::default())
         .is_ok());
-    let bad = s.send_event("session.update", "{not json".into(), None, &mut out);
+    let bad = s.send_event("session.update", "{not json".into(), None, 0.0, &mut out);
     assert_eq!(bad.map_err(|e| e.kind), Err(ErrorKind::Value));
 }
 
@@ -488,9 +490,9 @@ fn an_odd_server_delta_is_carried_within_its_item_and_reported_otherwise() {
 fn requests_go_out_at_once_and_coalesce_while_one_is_active() {
     let mut s = Session::default();
     let mut out = Output::default();
-    s.request_response(None, &mut out);
-    s.request_response(None, &mut out);
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
+    s.request_response(None, 0.0, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(types(&out), ["response.create"]);
     assert!(frames(&out)[0]["event_id"]
         .as_str()
@@ -511,8 +513,8 @@ fn an_override_stays_separate_and_keeps_its_payload() {
     let mut s = Session::default();
     feed(&mut s, response_created("r1"), 0.0);
     let mut out = Output::default();
-    s.request_response(None, &mut out);
-    s.request_response(Some(r#"{"instructions":"x"}"#), &mut out);
+    s.request_response(None, 0.0, &mut out);
+    s.request_response(Some(r#"{"instructions":"x"}"#), 0.0, &mut out);
     assert!(out.frames.is_empty());
     let first = feed(&mut s, response_done("r1"), 0.0);
     assert!(frames(&first)[0].get("response").is_none());
@@ -529,6 +531,7 @@ fn a_manual_create_keeps_the_callers_event_id() {
         "response.create",
         r#"{"type":"response.create","event_id":"mine"}"#.into(),
         Some("mine".into()),
+        0.0,
         &mut out,
     )
     .expect("ok");
@@ -541,7 +544,7 @@ fn a_rejected_create_is_not_retried() {
     // Issue 12 #1: a server that rejects every create gets exactly one.
     let mut s = Session::default();
     let mut out = Output::default();
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     let id = frames(&out)[0]["event_id"]
         .as_str()
         .unwrap_or("")
@@ -553,20 +556,20 @@ fn a_rejected_create_is_not_retried() {
         assert!(feed(&mut s, err, 0.0).frames.is_empty());
     }
     let mut out = Output::default();
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(types(&out), ["response.create"], "the slot was released");
 }
 
 #[test]
 fn an_error_without_event_id_releases_a_create_by_its_code() {
     let mut s = Session::default();
-    s.request_response(None, &mut Output::default());
+    s.request_response(None, 0.0, &mut Output::default());
     let err =
         json!({"type": "error", "error": {"code": "invalid_response_create", "message": "x"}});
     let out = feed(&mut s, err, 0.0);
     assert!(out.frames.is_empty());
     let mut out = Output::default();
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(types(&out), ["response.create"]);
 }
 
@@ -579,6 +582,7 @@ fn a_cancel_holds_new_creates_until_done() {
         "response.cancel",
         r#"{"type":"response.cancel"}"#.into(),
         None,
+        0.0,
         &mut out,
     )
     .expect("ok");
@@ -586,7 +590,7 @@ fn a_cancel_holds_new_creates_until_done() {
         !s.cancel_response(&mut out),
         "no second cancel while one is pending"
     );
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(types(&out), ["response.cancel"]);
     assert_eq!(
         types(&feed(&mut s, response_done("r1"), 0.0)),
@@ -599,14 +603,14 @@ fn disconnect_releases_the_sequencer_and_resets_playback() {
     let mut s = Session::default();
     feed(&mut s, response_created("r1"), 0.0);
     feed(&mut s, audio_delta("it", 0, 480), 0.0);
-    s.request_response(None, &mut Output::default());
+    s.request_response(None, 0.0, &mut Output::default());
     assert_eq!(s.sequencer().queued(), 1);
     assert!(s.on_disconnect().is_none());
     assert_eq!(s.sequencer().queued(), 0);
     assert!(!s.sequencer().ongoing());
     assert!(s.playback().item_id.is_none());
     let mut out = Output::default();
-    s.request_response(None, &mut out);
+    s.request_response(None, 0.0, &mut out);
     assert_eq!(types(&out), ["response.create"]);
 }
 
@@ -853,7 +857,7 @@ proptest! {
                     let _ = s.send_audio(&vec![0u8; n], Elem::U8, c, &mut out);
                 }
                 Err(UserCall::Request(manual)) => {
-                    s.request_response(manual.then_some("{}"), &mut out)
+                    s.request_response(manual.then_some("{}"), 0.0, &mut out)
                 }
                 Err(UserCall::Interrupt(c)) => {
                     let _ = s.interrupt(c, now, &mut out);
@@ -939,6 +943,52 @@ fn idle_state_stays_small() {
         size_of::<Session>()
     );
     assert!(size_of::<audio_path::AudioPath>() <= 128);
-    assert!(size_of::<crate::connection::Socket>() <= 160);
+    assert!(size_of::<crate::connection::Socket>() <= 192);
     assert!(size_of::<crate::connection::codec::Decoder>() <= 96);
+}
+
+#[test]
+fn responses_are_timed_from_the_create_that_left_to_first_audio_text_and_done() {
+    let mut s = Session::default();
+    s.request_response(None, 1_000.0, &mut Output::default());
+    feed(&mut s, response_created("r1"), 1_030.0);
+    feed(&mut s, audio_delta("a1", 0, 480), 1_100.0);
+    feed(
+        &mut s,
+        json!({"type": "response.output_audio_transcript.delta", "event_id": "e",
+               "response_id": "r1", "item_id": "a1", "output_index": 0, "content_index": 0,
+               "delta": "hi"}),
+        1_120.0,
+    );
+    feed(&mut s, audio_delta("a1", 0, 480), 1_200.0);
+    feed(&mut s, response_done("r1"), 1_500.0);
+    let t = s.response_timing("r1").cloned().expect("timed");
+    assert_eq!(t.trigger, Trigger::Request);
+    assert_eq!(t.created_ms, 30.0);
+    assert_eq!(t.first_audio_ms, Some(100.0));
+    assert_eq!(t.first_text_ms, Some(120.0));
+    assert_eq!(t.duration_ms, 500.0);
+    // Under server VAD the end of speech starts the next one.
+    feed(
+        &mut s,
+        json!({"type": "input_audio_buffer.speech_stopped", "event_id": "e",
+               "audio_end_ms": 900, "item_id": "u1"}),
+        2_000.0,
+    );
+    feed(&mut s, response_created("r2"), 2_250.0);
+    feed(&mut s, response_done("r2"), 2_300.0);
+    let (last, completed) = s.timing_summary();
+    assert_eq!(
+        last.map(|t| (t.trigger, t.duration_ms)),
+        Some((Trigger::SpeechEnd, 300.0))
+    );
+    assert_eq!(completed, 2);
+}
+
+#[test]
+fn an_idle_session_allocates_no_timing() {
+    let mut s = Session::default();
+    feed(&mut s, audio_delta("a1", 0, 480), 1.0);
+    feed(&mut s, response_done("r1"), 2.0);
+    assert!(s.timing.is_none());
 }

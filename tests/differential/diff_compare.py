@@ -61,7 +61,8 @@ ALLOWED: tuple[Allowed, ...] = (
     Allowed(
         "extra-payload-fields",
         "extra fields in transport payloads: `audio` (event_id, item_id, content_index), "
-        "`error` (source), usage (requests), item_update (call_id), function_call "
+        "`error` (source), usage (requests), turn_done (timing), item_update (call_id), "
+        "function_call "
         "(previous_item_id), `type` in item_deleted and mcp_tools_listed",
         "documented extensions (README Events table); every field the reference has is compared",
     ),
@@ -124,7 +125,7 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
     "audio": frozenset({"event_id", "item_id", "content_index"}),
     "error": frozenset({"source"}),
     "usage_update": frozenset({"requests"}),
-    "turn_done": frozenset({"requests"}),
+    "turn_done": frozenset({"requests", "timing"}),
     "function_call": frozenset({"previous_item_id"}),
     "item_update": frozenset({"call_id"}),
     "mcp_tools_listed": frozenset({"type"}),

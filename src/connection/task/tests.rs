@@ -510,7 +510,8 @@ fn the_socket_task_stays_small() {
     let socket = Arc::new(Socket::new());
     let sink: Arc<dyn FrameSink> = Arc::new(Sink::default());
     let fut = run(socket, Vec::new(), sink, opts());
-    assert!(size_of_val(&fut) <= 800, "{} bytes", size_of_val(&fut));
+    // 800 before the stats counters (pause start, frames per read pass).
+    assert!(size_of_val(&fut) <= 816, "{} bytes", size_of_val(&fut));
 }
 
 /// The connect future lives while a handshake runs; with many connects in
