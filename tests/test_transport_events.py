@@ -736,3 +736,57 @@ async def test_tracing_already_set_on_the_server_is_not_changed(make_server, cap
     assert not any("tracing" in e["session"] for e in updates(server))
     assert "tracing is already configured" in caplog.text
     await ws.aclose()
+
+
+# -- the audio fast path (one plain listener called from the hub's drain) --------------------------
+
+
+async def test_the_sole_audio_listener_keeps_emit_semantics(make_server) -> None:
+    """With one plain ``audio`` listener the hub calls it directly; what ``_emit`` would
+    do still happens: errors reported, a returned awaitable run, order with other events
+    kept, and adding a second listener, a ``once`` or a tap switches back."""
+    server, ws = await connected(make_server)
+    errors: list[ErrorEvent] = []
+    ws.on("error", errors.append)
+    order: list[str] = []
+    ran: list[str] = []
+
+    async def later(item: str) -> None:
+        ran.append(item)
+
+    def sole(ev: AudioEvent) -> Any:
+        order.append(f"audio:{ev.item_id}")
+        if ev.item_id == "boom":
+            raise ZeroDivisionError("listener bug")
+        return later(ev.item_id)  # a plain function returning a coroutine
+
+    ws.on("audio", sole)
+    assert ws._audio_sink is sole
+    ws.on("audio_transcript_delta", lambda ev: order.append(f"text:{ev.delta}"))
+    server.send(ev_audio_delta(PCM_100MS, iid="a"))
+    server.send(ev_transcript_delta("t1"))
+    server.send(ev_audio_delta(PCM_100MS, iid="boom"))
+    server.send(ev_audio_delta(PCM_100MS, iid="b"))
+    await until(lambda: len(order) >= 4 and len(ran) >= 2)
+    assert order == ["audio:a", "text:t1", "audio:boom", "audio:b"]
+    assert ran == ["a", "b"]
+    assert [type(e.error) for e in errors if e.source == "listener"] == [ZeroDivisionError]
+
+    once: list[str] = []
+    ws.once("audio", lambda ev: once.append(ev.item_id))
+    assert ws._audio_sink is None
+    server.send(ev_audio_delta(PCM_100MS, iid="c"))
+    await until(lambda: once == ["c"])
+    assert ws._audio_sink is sole  # the once listener removed itself
+    it = ws.events()
+    assert ws._audio_sink is None  # a tap sees every event
+    server.send(ev_audio_delta(PCM_100MS, iid="d"))
+    got = await asyncio.wait_for(anext(aiter(it)), 2)
+    while got.name != "audio":
+        got = await asyncio.wait_for(anext(aiter(it)), 2)
+    assert got.data.item_id == "d"
+    await it.aclose()
+    assert ws._audio_sink is sole
+    ws.off("audio", sole)
+    assert ws._audio_sink is None
+    await ws.aclose()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,6 +87,9 @@ class TransportBase(EventEmitter):
     #: reset_history requests awaiting the server: event_id -> (item_id, "create"|"delete").
     _history_requests: dict[str, tuple[str, str]]
     _history_seq: int
+    #: The one plain ``audio`` listener, called straight from the hub's drain; None
+    #: when ``audio`` needs the full ``_emit`` (several listeners, taps, overrides).
+    _audio_sink: Callable[[Any], Any] | None = None
 
     # -- implemented by the other parts ------------------------------------------------------------
 

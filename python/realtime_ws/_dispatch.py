@@ -54,7 +54,14 @@ class CoreEventDispatch(TransportBase):
     """Handlers for what the core delivers about the current socket."""
 
     def _listeners_changed(self, name: str) -> None:
-        """Tells the core which events someone listens to (the rest are not built)."""
+        """Tells the core which events someone listens to (the rest are not built), and
+        picks the audio fast path (see ``_hub.LoopHub._drain``)."""
+        if name in ("audio", ""):
+            self._audio_sink = (
+                self._sole_listener("audio")
+                if type(self)._on_audio is TransportBase._on_audio
+                else None
+            )
         if (
             name in RAW_AUDIO_LISTENERS
             or name in TRANSCRIPT_LISTENERS

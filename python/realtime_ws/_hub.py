@@ -16,20 +16,43 @@ import asyncio
 import logging
 import os
 import weakref
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from . import _core, _logbridge
-from .errors import UnsupportedOperationError
+from .errors import InvalidArgumentError, UnsupportedOperationError
 
 logger = logging.getLogger("realtime_ws")
 
 
 class _Target(Protocol):
+    _conn_id: int | None
+    _audio_sink: Callable[[Any], Any] | None
+
     def _on_core_event(self, conn_id: int, event: object) -> None: ...
+    def _call_sole(self, name: str, callback: Callable[[Any], Any], arg: Any) -> None: ...
 
 
-#: Minimum interval between wake-ups of a loop, ms (see ``realtime_ws.configure``).
-coalesce_ms: float = 1.0
+def _env_coalesce_ms() -> float:
+    raw = os.environ.get("REALTIME_WS_COALESCE_MS")
+    if raw is None:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"REALTIME_WS_COALESCE_MS must be a number, got {raw!r}"
+        ) from None
+    if not 0 <= value <= 100:
+        raise InvalidArgumentError(
+            f"REALTIME_WS_COALESCE_MS must be between 0 and 100, got {raw!r}"
+        )
+    return value
+
+
+#: Minimum interval between wake-ups of a loop, ms (see ``realtime_ws.configure``;
+#: ``REALTIME_WS_COALESCE_MS`` sets the default).
+coalesce_ms: float = _env_coalesce_ms()
 
 #: ``"auto"`` (eventfd on Linux) or ``"pipe"`` (the macOS path); ``REALTIME_WS_WAKE``.
 wake: str = os.environ.get("REALTIME_WS_WAKE", "auto")
@@ -61,11 +84,20 @@ class LoopHub:
     def _drain(self) -> None:
         batch = self.core.drain()
         targets = self._targets
+        audio_event = _core.AudioEvent
         for conn_id, event in batch:
             target = targets.get(conn_id)
             if target is None:
                 continue
-            if type(event) is _core.SocketClosed:
+            kind = type(event)
+            # The audio fast path: the one plain `audio` listener of the current
+            # socket, called here; everything else goes through the transport.
+            if kind is audio_event and conn_id == target._conn_id:
+                sink = target._audio_sink
+                if sink is not None:
+                    target._call_sole("audio", sink, event)
+                    continue
+            if kind is _core.SocketClosed:
                 targets.pop(conn_id, None)
             try:
                 target._on_core_event(conn_id, event)

@@ -15,6 +15,8 @@ before connecting to see the core's debug records.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from . import _core
 
@@ -54,7 +56,13 @@ def flush() -> None:
 
 
 class LogTarget:
-    """The hub's target for connection id 0: the core's log batches."""
+    """The hub's target for connection id 0: the core's log batches (never audio)."""
+
+    _conn_id: int | None = None
+    _audio_sink: Callable[[Any], Any] | None = None
+
+    def _call_sole(self, name: str, callback: Callable[[Any], Any], arg: Any) -> None:
+        callback(arg)
 
     def _on_core_event(self, conn_id: int, event: object) -> None:
         emit(event)  # type: ignore[arg-type]

@@ -195,6 +195,29 @@ class EventEmitter:
     def _listeners_changed(self, name: str) -> None:
         """Hook for subclasses that tell the core which events are wanted."""
 
+    def _sole_listener(self, name: str) -> Listener | None:
+        """The callback of ``name`` when calling it is all ``_emit(name, arg)`` would do:
+        exactly one listener, not ``once``, not a coroutine function, taking the one
+        argument, and no ``events()`` iterator. A dispatcher may then call it directly
+        (through :meth:`_call_sole`), which is what keeps the audio path short."""
+        entries = self._listeners.get(name)
+        if entries is None or len(entries) != 1 or self._taps:
+            return None
+        entry = entries[0]
+        if entry.once or entry.is_coro or entry.arity < 1:
+            return None
+        return entry.callback
+
+    def _call_sole(self, name: str, callback: Listener, arg: Any) -> None:
+        """Calls a :meth:`_sole_listener` as ``_emit`` would (same error reporting,
+        and an awaitable it returns is run as a task)."""
+        try:
+            result = callback(arg)
+            if result is not None and inspect.isawaitable(result):
+                self._spawn(name, result)
+        except Exception as exc:
+            self._report_listener_error(name, exc)
+
     # -- dispatch -------------------------------------------------------------------------------
 
     def _call(self, name: str, entry: _Entry, args: tuple[Any, ...]) -> None:

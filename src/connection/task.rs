@@ -16,6 +16,7 @@
 //! - A panic anywhere in the task (the sink included) still ends the socket
 //!   with an error reported through `on_end`.
 
+use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -85,8 +86,23 @@ impl Default for SocketOptions {
 
 /// Bytes read per wake-up before yielding to other tasks.
 const READ_BUDGET: usize = 512 * 1024;
-/// Size of the on-stack read buffer.
+/// Size of the read buffer.
 const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per runtime thread, reused by every socket task polled on
+    /// it: a fresh zeroed buffer per read pass cost a 64 KiB memset per frame.
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// Runs `f` with this thread's read buffer (a fresh one if it is in use, which
+/// a socket task polled from inside another's read pass would need).
+fn with_read_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    READ_BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0; READ_CHUNK]),
+    })
+}
 
 #[derive(Debug, Clone)]
 enum Close {
@@ -396,14 +412,15 @@ impl Task {
     /// Reads and decodes what is available. Returns true if it stopped at
     /// the read budget (more may be waiting).
     fn read_pass(&mut self) -> bool {
-        let mut buf = [0u8; READ_CHUNK];
         let socket = self.socket.clone();
         let mut bytes_in = 0u64;
-        let outcome = socket.read_available(&mut buf, READ_BUDGET, &mut |data| {
-            self.last_rx = Instant::now();
-            bytes_in += data.len() as u64;
-            self.on_bytes(data);
-            self.end.is_none() && !self.paused()
+        let outcome = with_read_buf(|buf| {
+            socket.read_available(buf, READ_BUDGET, &mut |data| {
+                self.last_rx = Instant::now();
+                bytes_in += data.len() as u64;
+                self.on_bytes(data);
+                self.end.is_none() && !self.paused()
+            })
         });
         WireStats::add(&socket.stats.bytes_in, bytes_in);
         WireStats::add(

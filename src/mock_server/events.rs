@@ -274,6 +274,40 @@ pub fn output_audio_done(event_id: &str, ids: PartIds<'_>) -> Value {
 /// `response.output_audio.delta`, written straight to text: it is the one
 /// event of the hot path, and its ids are ours (plain ASCII, nothing to
 /// escape), so a `Value` round trip would only copy the base64 twice.
+/// An event as the API writes it: `type` first, then `event_id`, then the
+/// rest (a `Value` alone would sort the keys and put `type` last, which no
+/// client of the real API sees and which would send the client's delta frames
+/// down its generic path).
+pub fn to_wire(event: &Value) -> String {
+    let Value::Object(map) = event else {
+        return event.to_string();
+    };
+    let mut out = String::with_capacity(256);
+    out.push('{');
+    let mut first = true;
+    let mut put = |out: &mut String, k: &str, v: &Value| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&Value::String(k.to_owned()).to_string());
+        out.push(':');
+        out.push_str(&v.to_string());
+    };
+    for key in ["type", "event_id"] {
+        if let Some(v) = map.get(key) {
+            put(&mut out, key, v);
+        }
+    }
+    for (k, v) in map {
+        if k != "type" && k != "event_id" {
+            put(&mut out, k, v);
+        }
+    }
+    out.push('}');
+    out
+}
+
 pub fn output_audio_delta_text(event_id: &str, ids: PartIds<'_>, audio: &[u8]) -> String {
     let mut s = String::with_capacity(160 + b64::encoded_len(audio.len()));
     s.push_str(r#"{"type":"response.output_audio.delta","event_id":""#);
@@ -430,5 +464,22 @@ mod tests {
         assert_eq!(ev["error"]["event_id"], "client_1");
         assert_eq!(ev["error"]["type"], "invalid_request_error");
         assert_eq!(ev["event_id"], "event_9");
+    }
+}
+
+#[cfg(test)]
+mod wire_order_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn type_and_event_id_come_first_and_nothing_is_lost() {
+        let v = json!({"type": "response.done", "event_id": "e1",
+                       "response": {"id": "r", "a\"b": [1, null]}, "zeta": "\u{2028}"});
+        let wire = to_wire(&v);
+        assert!(wire.starts_with(r#"{"type":"response.done","event_id":"e1","#), "{wire}");
+        let back: Value = serde_json::from_str(&wire).expect("valid JSON");
+        assert_eq!(back, v);
+        assert_eq!(to_wire(&json!([1])), "[1]");
     }
 }

@@ -55,7 +55,7 @@ impl Emitter {
     fn push(&mut self, build: impl FnOnce(&str) -> Value) {
         self.seq += 1;
         let id = format!("event_{}", self.seq);
-        self.out.push(build(&id).to_string());
+        self.out.push(events::to_wire(&build(&id)));
     }
 
     fn audio(&mut self, ids: PartIds<'_>, bytes: &[u8]) {

@@ -219,11 +219,18 @@ impl std::fmt::Display for MalformedFrame {
 
 /// Quick check for the three hot delta types without parsing: their `type`
 /// is in the first bytes of every real frame. A miss only costs the slow path.
+/// A cheap pre-check before the delta fast path: the `type` of a delta, in the
+/// first or the last 96 bytes. The API writes `type` first; a serializer that
+/// sorts keys (serde_json's `Value`, Python's `sort_keys`) writes it last.
 fn looks_like_delta(text: &str) -> bool {
-    let head = &text.as_bytes()[..text.len().min(96)];
-    memfind(head, b"audio.delta\"")
-        || memfind(head, b"audio_transcript.delta\"")
-        || memfind(head, b"text.delta\"")
+    let bytes = text.as_bytes();
+    let head = &bytes[..bytes.len().min(96)];
+    let tail = &bytes[bytes.len().saturating_sub(96)..];
+    [head, tail].iter().any(|part| {
+        memfind(part, b"audio.delta\"")
+            || memfind(part, b"audio_transcript.delta\"")
+            || memfind(part, b"text.delta\"")
+    })
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
@@ -440,6 +447,22 @@ mod tests {
         let t = r#"{"type":"response.output_text.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"say \"hi\"\n"}"#;
         match classify(t, Dialect::Ga).expect("json") {
             Frame::Delta(d) => assert_eq!(d.delta, "say \"hi\"\n"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_delta_with_type_last_takes_the_fast_path_too() {
+        // Key-sorted JSON (serde_json's Value, Python's sort_keys) puts `type` last.
+        let v: Value = serde_json::from_str(AUDIO).expect("json");
+        let sorted = format!("{}{}", " ".repeat(200), v); // `type` far from the head
+        assert!(sorted.find("\"type\"").is_some_and(|i| i > 96));
+        match classify(&sorted, Dialect::Ga).expect("json") {
+            Frame::Delta(d) => {
+                assert_eq!(d.kind, EventKind::AudioDelta);
+                // Borrowed: the fast path, not the generic parse that also yields a Delta.
+                assert!(matches!(d.delta, Cow::Borrowed(_)));
+            }
             other => panic!("{other:?}"),
         }
     }
