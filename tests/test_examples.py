@@ -1,0 +1,383 @@
+"""The programs in ``examples/``, each run as a user runs it: a subprocess, no API key.
+
+Each example is pointed either at a mock server this test runs and inspects (``--url``:
+what reached the server is what proves the claim) or, with no flags, at its own embedded
+mock server (the command its docstring gives). Every run is bounded in time and checked
+for its exit status and output; every server's traffic is validated against the openai
+SDK's event models before it stops.
+
+``voice_chat.py`` runs in its WAV mode with a ``sounddevice`` module on the path that
+raises when imported: the WAV mode must not import it (no PortAudio in CI), and without a
+sound stack the device mode must exit with a hint, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from helpers import check_traffic
+from realtime_ws.testing import MockRealtimeServer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# -- running an example ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_sound_stack(tmp_path: Path) -> Path:
+    """A directory whose ``sounddevice`` module fails to import like it does on a machine
+    without PortAudio (``OSError``)."""
+    fake = tmp_path / "fake_sounddevice"
+    fake.mkdir()
+    (fake / "sounddevice.py").write_text(
+        'raise OSError("PortAudio library not found (fake sounddevice of test_examples)")\n'
+    )
+    return fake
+
+
+def example_env(*path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, path), env.get("PYTHONPATH", "")])
+    return env
+
+
+def run_example(
+    name: str, *args: str, cwd: Path, path: tuple[Path, ...] = (), timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=example_env(*path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Running:
+    """An example running in the background; its stdout lines are collected as they come."""
+
+    def __init__(self, name: str, *args: str, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / name), *args],
+            cwd=cwd,
+            env=example_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no line {text!r} in {timeout} s: {self.stdout}") from None
+            self.stdout.append(line)
+            if text in line:
+                return
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        """Waits for the exit; returns (status, the rest of stdout, stderr)."""
+        _, err = self.proc.communicate(timeout=timeout)
+        rest: list[str] = []
+        while not self.lines.empty():
+            rest.append(self.lines.get())
+        return self.proc.returncode, "\n".join(self.stdout + rest), err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def mock_server() -> Iterator[Any]:
+    """Starts mock servers for a test (``start(**options)``); validates their traffic, then
+    stops them. The server runs on the core's runtime threads, not on an event loop, so a
+    synchronous test can inspect it while an example talks to it."""
+    servers: list[MockRealtimeServer] = []
+
+    def start(**options: Any) -> MockRealtimeServer:
+        server = MockRealtimeServer(**options)
+        asyncio.run(server.start())
+        servers.append(server)
+        return server
+
+    yield start
+    try:
+        for server in servers:
+            check_traffic(server)
+    finally:
+        for server in servers:
+            asyncio.run(server.stop())
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.01)
+
+
+# -- voice_chat.py ---------------------------------------------------------------------------
+
+MIC_RATE = 16000
+SPEAKER_RATE = 24000
+BARGE_IN_S = 2.2  # where the user starts speaking over the first reply
+
+
+def write_conversation_wav(path: Path) -> None:
+    """The microphone: a question (a loud tone), a pause long enough for the server's VAD to
+    end the turn (the reply starts), speech again over the reply (a barge-in), then
+    quiet while the second reply plays."""
+
+    def tone(s: float) -> np.ndarray:
+        t = np.arange(int(s * MIC_RATE)) / MIC_RATE
+        return (8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2")
+
+    def quiet(s: float) -> np.ndarray:
+        return np.zeros(int(s * MIC_RATE), dtype="<i2")
+
+    pcm = np.concatenate([quiet(0.2), tone(0.5), quiet(BARGE_IN_S - 0.7), tone(0.5), quiet(0.3)])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(MIC_RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def played_segments(path: Path) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch of sound in what the speaker played: samples
+    from the first to the last non-zero one, split at gaps of more than 40 ms."""
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, SPEAKER_RATE)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    loud = np.flatnonzero(pcm)
+    if len(loud) == 0:
+        return []
+    gap = SPEAKER_RATE * 40 // 1000
+    breaks = np.flatnonzero(np.diff(loud) > gap)
+    starts = np.concatenate([[loud[0]], loud[breaks + 1]])
+    ends = np.concatenate([loud[breaks], [loud[-1]]]) + 1
+    return [(s / SPEAKER_RATE, e / SPEAKER_RATE) for s, e in zip(starts, ends)]
+
+
+def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position(
+    tmp_path: Path, mock_server: Any, no_sound_stack: Path
+) -> None:
+    # Paced in 20 ms deltas like the real API's stream: the speaker's 100 ms jitter buffer
+    # then makes what it played differ from the time since the first audio arrived.
+    server = mock_server(
+        realtime=True, chunk_ms=20, responses=[{"audio_ms": 3000}, {"audio_ms": 1200}]
+    )
+    write_conversation_wav(tmp_path / "in.wav")
+    out = run_example(
+        "voice_chat.py",
+        *("--url", server.url, "--input-wav", "in.wav", "--output-wav", "out.wav"),
+        cwd=tmp_path,
+        path=(no_sound_stack,),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    segments = played_segments(tmp_path / "out.wav")
+    assert len(segments) == 2, segments
+    (start1, end1), (start2, end2) = segments
+    # Playback of the first reply stopped at once when the user spoke over it: the server's
+    # VAD needs 60 ms of speech, the delivery and one 20 ms block the rest.
+    assert BARGE_IN_S < end1 < BARGE_IN_S + 0.2, segments
+    # The second reply played whole.
+    assert abs((end2 - start2) - 1.2) < 0.01, segments
+
+    truncates = server.received(type="conversation.item.truncate")
+    assert len(truncates) == 1, truncates
+    first_item = next(
+        ev["item"]["id"] for ev in server.sent() if ev["type"] == "response.output_item.added"
+    )
+    assert truncates[0]["item_id"] == first_item
+    # Truncated where the speaker stopped: what it played of the first reply (to the ms).
+    played_ms = (end1 - start1) * 1000
+    assert abs(truncates[0]["audio_end_ms"] - played_ms) <= 2, (truncates, played_ms)
+    # The session's server VAD cancels the reply itself (interrupt_response), so the client
+    # sends no response.cancel of its own.
+    statuses = [ev["response"]["status"] for ev in server.sent() if ev["type"] == "response.done"]
+    assert statuses == ["cancelled", "completed"]
+    assert f"stopped at {truncates[0]['audio_end_ms']} ms" in out.stdout
+    assert out.stdout.count("[you]") == 2
+
+
+def test_voice_chat_runs_on_its_embedded_mock_without_a_key(
+    tmp_path: Path, no_sound_stack: Path
+) -> None:
+    write_conversation_wav(tmp_path / "in.wav")
+    out = run_example(
+        "voice_chat.py",
+        *("--input-wav", "in.wav", "--output-wav", "out.wav"),
+        cwd=tmp_path,
+        path=(no_sound_stack,),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "embedded mock server" in out.stdout
+    assert "[barge-in]" in out.stdout
+    assert "assistant: Hello from the mock." in out.stdout
+    segments = played_segments(tmp_path / "out.wav")
+    assert len(segments) == 2, segments
+    assert abs((segments[1][1] - segments[1][0]) - 4.0) < 0.01, segments  # its 4 s reply
+
+
+def test_voice_chat_without_a_sound_stack_says_what_to_install(
+    tmp_path: Path, no_sound_stack: Path
+) -> None:
+    out = run_example("voice_chat.py", "--mock", cwd=tmp_path, path=(no_sound_stack,))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "cannot load PortAudio" in out.stderr
+    assert "--input-wav" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# -- agents_tool.py --------------------------------------------------------------------------
+
+
+def test_agents_tool_runs_the_tool_and_its_output_reaches_the_server(
+    tmp_path: Path, mock_server: Any
+) -> None:
+    server = mock_server(
+        responses=[
+            {"function_call": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
+            {"text": "Oslo is sunny."},
+        ]
+    )
+    out = run_example(
+        "agents_tool.py", "--url", server.url, "Weather in Oslo?", cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-3:] == [
+        'tool call: get_weather({"city":"Oslo"})',
+        "tool output: Oslo: sunny, 21 °C",
+        "assistant: Oslo is sunny.",
+    ], out.stdout
+    call = next(
+        ev["item"]
+        for ev in server.sent()
+        if ev["type"] == "response.output_item.done" and ev["item"]["type"] == "function_call"
+    )
+    outputs = [
+        ev["item"]
+        for ev in server.received(type="conversation.item.create")
+        if ev["item"]["type"] == "function_call_output"
+    ]
+    assert outputs == [
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "Oslo: sunny, 21 °C"}
+    ]
+    first_message = server.received(type="conversation.item.create")[0]["item"]
+    assert first_message["content"] == [{"type": "input_text", "text": "Weather in Oslo?"}]
+    # One response for the question, one after the tool output.
+    assert len(server.received(type="response.create")) == 2
+
+
+def test_agents_tool_runs_on_its_embedded_mock_without_a_key(tmp_path: Path) -> None:
+    out = run_example("agents_tool.py", cwd=tmp_path, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "tool output: Paris: sunny, 21 °C" in out.stdout
+    assert "assistant: It is sunny and 21 degrees in Paris." in out.stdout
+
+
+# -- many_sessions.py ------------------------------------------------------------------------
+
+
+def max_in_flight(server: MockRealtimeServer, handshake_s: float) -> int:
+    """The most handshakes the server had pending at once (each takes ``handshake_s``)."""
+    arrivals = sorted(c.connected_at for c in server.connections)
+    return max(
+        sum(1 for b in arrivals if a - handshake_s + 0.02 < b <= a) for a in arrivals
+    )
+
+
+def test_many_sessions_per_session_config_bounded_connects_and_sigterm(
+    tmp_path: Path, mock_server: Any
+) -> None:
+    n, connects, delay_ms = 30, 5, 150
+    server = mock_server(handshake_delay_ms=delay_ms)
+    run = Running(
+        "many_sessions.py",
+        *("--url", server.url, "--sessions", str(n), "--connects", str(connects)),
+        cwd=tmp_path,
+    )
+    try:
+        run.wait_line(f"all {n} sessions replied", timeout=30)
+        assert all(c.open for c in server.connections)
+        run.proc.send_signal(signal.SIGTERM)
+        status, stdout, stderr = run.finish(timeout=20)
+    finally:
+        run.kill()
+    assert status == 0, stdout + stderr
+    assert f"closed {n}/{n} sessions ({n} had connected, {n} replied, 0 failed)" in stdout
+    conns = server.connections
+    assert len(conns) == n
+    assert [(c.open, c.closed_by, c.close_code) for c in conns] == [(False, "client", 1000)] * n
+    # Each session had its own configuration.
+    sessions = [server.received(i, type="session.update")[0]["session"] for i in range(n)]
+    assert sorted(s["instructions"] for s in sessions) == sorted(
+        f"You are the assistant of customer #{i}. Greet them in a few words." for i in range(n)
+    )
+    voices = {s["instructions"].split("#")[1].split(".")[0]: s["audio"]["output"]["voice"]
+              for s in sessions}
+    assert len(set(voices.values())) == 10
+    # At most `connects` handshakes in flight, and they did run side by side.
+    assert 2 <= max_in_flight(server, delay_ms / 1000) <= connects
+
+
+def test_many_sessions_sigint_while_connecting_closes_everything(
+    tmp_path: Path, mock_server: Any
+) -> None:
+    n, delay_ms = 40, 300
+    server = mock_server(handshake_delay_ms=delay_ms)
+    run = Running(
+        "many_sessions.py", *("--url", server.url, "--sessions", str(n), "--connects", "2"),
+        cwd=tmp_path,
+    )
+    try:
+        wait_until(lambda: len(server.connections) >= 5, 20, "five connects")
+        run.proc.send_signal(signal.SIGINT)
+        status, stdout, stderr = run.finish(timeout=20)
+    finally:
+        run.kill()
+    assert status == 0, stdout + stderr
+    assert f"closed {n}/{n} sessions" in stdout
+    assert "all 40 sessions connected" not in stdout
+    wait_until(lambda: not any(c.open for c in server.connections), 5, "every socket closed")
+    assert len(server.connections) < n
+
+
+def test_many_sessions_runs_on_its_embedded_mock_without_a_key(tmp_path: Path) -> None:
+    out = run_example(
+        "many_sessions.py", *("--sessions", "5", "--duration", "1"), cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "all 5 sessions replied" in out.stdout
+    assert "closed 5/5 sessions (5 had connected, 5 replied, 0 failed)" in out.stdout
