@@ -14,11 +14,14 @@ sound stack the device mode must exit with a hint, not a traceback.
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.util
 import os
 import queue
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import wave
@@ -28,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import check_traffic
 from realtime_ws.testing import MockRealtimeServer
@@ -70,25 +75,35 @@ def run_example(
 
 
 class Running:
-    """An example running in the background; its stdout lines are collected as they come."""
+    """An example running in the background; its output lines are collected as they come."""
 
-    def __init__(self, name: str, *args: str, cwd: Path) -> None:
+    def __init__(self, name: str, *args: str, cwd: Path, path: tuple[Path, ...] = ()) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(EXAMPLES / name), *args],
             cwd=cwd,
-            env=example_env(),
+            env=example_env(*path),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
 
-    def _pump(self) -> None:
+    def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr.extend(self.proc.stderr)
 
     def wait_line(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -103,12 +118,13 @@ class Running:
                 return
 
     def finish(self, timeout: float) -> tuple[int, str, str]:
-        """Waits for the exit; returns (status, the rest of stdout, stderr)."""
-        _, err = self.proc.communicate(timeout=timeout)
-        rest: list[str] = []
+        """Waits for the exit; returns (status, all of stdout, stderr)."""
+        status = self.proc.wait(timeout=timeout)
+        for t in self._readers:
+            t.join(timeout=5)
         while not self.lines.empty():
-            rest.append(self.lines.get())
-        return self.proc.returncode, "\n".join(self.stdout + rest), err
+            self.stdout.append(self.lines.get())
+        return status, "\n".join(self.stdout), "".join(self.stderr)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -186,7 +202,7 @@ def played_segments(path: Path) -> list[tuple[float, float]]:
     breaks = np.flatnonzero(np.diff(loud) > gap)
     starts = np.concatenate([[loud[0]], loud[breaks + 1]])
     ends = np.concatenate([loud[breaks], [loud[-1]]]) + 1
-    return [(s / SPEAKER_RATE, e / SPEAKER_RATE) for s, e in zip(starts, ends)]
+    return [(s / SPEAKER_RATE, e / SPEAKER_RATE) for s, e in zip(starts, ends, strict=True)]
 
 
 def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position(
@@ -198,13 +214,23 @@ def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position
         realtime=True, chunk_ms=20, responses=[{"audio_ms": 3000}, {"audio_ms": 1200}]
     )
     write_conversation_wav(tmp_path / "in.wav")
-    out = run_example(
+    run = Running(
         "voice_chat.py",
         *("--url", server.url, "--input-wav", "in.wav", "--output-wav", "out.wav"),
         cwd=tmp_path,
         path=(no_sound_stack,),
     )
-    assert out.returncode == 0, out.stdout + out.stderr
+    try:
+        wait_until(lambda: server.received(type="conversation.item.truncate"), 20, "the barge-in")
+        # Audio of the interrupted reply still arriving after the barge-in (deltas that were
+        # in flight): it must not be played.
+        late = [e for e in server.sent() if e["type"] == "response.output_audio.delta"][-1]
+        late_pcm = (np.full(SPEAKER_RATE // 2, 5000, dtype="<i2")).tobytes()
+        server.send(late | {"event_id": "evt_late", "delta": base64.b64encode(late_pcm).decode()})
+        status, stdout, stderr = run.finish(timeout=30)
+    finally:
+        run.kill()
+    assert status == 0, stdout + stderr
     segments = played_segments(tmp_path / "out.wav")
     assert len(segments) == 2, segments
     (start1, end1), (start2, end2) = segments
@@ -227,8 +253,8 @@ def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position
     # sends no response.cancel of its own.
     statuses = [ev["response"]["status"] for ev in server.sent() if ev["type"] == "response.done"]
     assert statuses == ["cancelled", "completed"]
-    assert f"stopped at {truncates[0]['audio_end_ms']} ms" in out.stdout
-    assert out.stdout.count("[you]") == 2
+    assert f"stopped at {truncates[0]['audio_end_ms']} ms" in stdout
+    assert stdout.count("[you]") == 2
 
 
 def test_voice_chat_runs_on_its_embedded_mock_without_a_key(
@@ -313,9 +339,7 @@ def test_agents_tool_runs_on_its_embedded_mock_without_a_key(tmp_path: Path) -> 
 def max_in_flight(server: MockRealtimeServer, handshake_s: float) -> int:
     """The most handshakes the server had pending at once (each takes ``handshake_s``)."""
     arrivals = sorted(c.connected_at for c in server.connections)
-    return max(
-        sum(1 for b in arrivals if a - handshake_s + 0.02 < b <= a) for a in arrivals
-    )
+    return max(sum(1 for b in arrivals if a - handshake_s + 0.02 < b <= a) for a in arrivals)
 
 
 def test_many_sessions_per_session_config_bounded_connects_and_sigterm(
@@ -345,9 +369,12 @@ def test_many_sessions_per_session_config_bounded_connects_and_sigterm(
     assert sorted(s["instructions"] for s in sessions) == sorted(
         f"You are the assistant of customer #{i}. Greet them in a few words." for i in range(n)
     )
-    voices = {s["instructions"].split("#")[1].split(".")[0]: s["audio"]["output"]["voice"]
-              for s in sessions}
+    voices = {
+        int(s["instructions"].split("#")[1].split(".")[0]): s["audio"]["output"]["voice"]
+        for s in sessions
+    }
     assert len(set(voices.values())) == 10
+    assert all(voices[i] == voices[i % 10] for i in range(n))  # ten voices, in turn
     # At most `connects` handshakes in flight, and they did run side by side.
     assert 2 <= max_in_flight(server, delay_ms / 1000) <= connects
 
@@ -358,7 +385,8 @@ def test_many_sessions_sigint_while_connecting_closes_everything(
     n, delay_ms = 40, 300
     server = mock_server(handshake_delay_ms=delay_ms)
     run = Running(
-        "many_sessions.py", *("--url", server.url, "--sessions", str(n), "--connects", "2"),
+        "many_sessions.py",
+        *("--url", server.url, "--sessions", str(n), "--connects", "2"),
         cwd=tmp_path,
     )
     try:
@@ -381,3 +409,107 @@ def test_many_sessions_runs_on_its_embedded_mock_without_a_key(tmp_path: Path) -
     assert out.returncode == 0, out.stdout + out.stderr
     assert "all 5 sessions replied" in out.stdout
     assert "closed 5/5 sessions (5 had connected, 5 replied, 0 failed)" in out.stdout
+
+
+# -- scripts/check_readme_examples.py --------------------------------------------------------
+
+CHECKER = EXAMPLES.parent / "scripts" / "check_readme_examples.py"
+
+
+def load_checker() -> Any:
+    spec = importlib.util.spec_from_file_location("check_readme_examples", CHECKER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+checker = load_checker()
+
+_line = st.text(alphabet=st.sampled_from("ab =()#:'\"`~\t"), max_size=12).filter(
+    lambda s: not s.lstrip().startswith(("```", "~~~"))
+)
+_block = st.tuples(
+    st.sampled_from(["python", "py", "python3", "Python", "sh", "", "json", "pycon"]),
+    st.sampled_from(["```", "````", "~~~"]),
+    st.sampled_from(["", "  ", "    "]),
+    st.lists(_line, max_size=5),
+)
+
+
+@given(st.lists(st.tuples(st.lists(_line, max_size=3), _block), max_size=6))
+def test_checker_extracts_exactly_the_python_blocks_and_their_readme_lines(
+    parts: list[tuple[list[str], tuple[str, str, str, list[str]]]],
+) -> None:
+    lines: list[str] = []
+    expected: list[tuple[int, str]] = []
+    for prose, (info, fence, indent, code) in parts:
+        lines.extend(prose)
+        lines.append(f"{indent}{fence}{info}")
+        if info.lower() in ("python", "py", "python3"):
+            expected.append((len(lines) + 1, textwrap.dedent("\n".join(code)) + "\n"))
+        lines.extend(indent + c for c in code)
+        lines.append(indent + fence)
+    blocks = checker.python_blocks("\n".join(lines) + "\n")
+    assert [(b.first_line, b.code) for b in blocks] == expected
+    assert [b.index for b in blocks] == list(range(1, len(expected) + 1))
+
+
+def test_checker_a_longer_fence_holds_a_shorter_one() -> None:
+    md = "````python\nx = '''\n```\n'''\n````\n```python\ny = 1\n```\n"
+    blocks = checker.python_blocks(md)
+    assert [(b.first_line, b.code) for b in blocks] == [(2, "x = '''\n```\n'''\n"), (7, "y = 1\n")]
+
+
+def run_checker(tmp_path: Path, markdown: str) -> subprocess.CompletedProcess[str]:
+    readme = tmp_path / "README.md"
+    readme.write_text(markdown)
+    return subprocess.run(
+        [sys.executable, str(CHECKER), str(readme)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+GOOD_BLOCK = """```python
+import asyncio
+from realtime_ws import OpenAIRealtimeWebSocket
+
+ws = OpenAIRealtimeWebSocket(api_key="sk-test")
+await ws.connect()
+async with ws:
+    await asyncio.sleep(0)
+```
+"""
+
+
+def test_checker_reports_a_type_error_at_its_readme_line(tmp_path: Path) -> None:
+    bad = "Some text.\n\n```python\nfrom realtime_ws import OpenAIRealtimeWebSocket\n\n" + (
+        "ws = OpenAIRealtimeWebSocket(api_key=3)\nawait ws.connect()\n```\n"
+    )
+    out = run_checker(tmp_path, GOOD_BLOCK + "\n" + bad)
+    assert out.returncode == 1, out.stdout + out.stderr
+    errors = [line for line in out.stdout.splitlines() if "] error: " in line]
+    bad_line = (
+        (GOOD_BLOCK + "\n" + bad).splitlines().index("ws = OpenAIRealtimeWebSocket(api_key=3)")
+    )
+    assert len(errors) == 1, out.stdout
+    assert errors[0].startswith(f"README.md:{bad_line + 1}: [block 2] error: Argument"), errors
+
+
+def test_checker_passes_clean_blocks_and_skips_marked_ones(tmp_path: Path) -> None:
+    skipped = "```python\n# not-checked\nws.send_audio(chunk)  # a fragment\n```\n"
+    out = run_checker(tmp_path, GOOD_BLOCK + skipped + "```sh\nnot python\n```\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "block 2 at README.md:11: skipped (# not-checked)" in out.stdout
+    assert "Success: no issues found in 1 source file" in out.stdout
+
+
+def test_checker_fails_when_there_is_nothing_to_check(tmp_path: Path) -> None:
+    out = run_checker(tmp_path, "# Title\n\n```sh\npip install .\n```\n")
+    assert out.returncode == 2
+    assert "no Python block to check" in out.stderr
