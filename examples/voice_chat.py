@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -112,17 +111,12 @@ class Speaker:
     def stop(self, item_id: str | None) -> float:
         """Barge-in: drops everything not played yet; returns the ms of ``item_id`` played."""
         with self._lock:
-            fully_played = item_id in self._complete and all(
-                queued_id != item_id for queued_id, _ in self._queue
-            )
             self._queue.clear()
             self._queued = 0
             self._playing = False
             if item_id is None:
                 return 0.0
             self._dropped.add(item_id)
-            if fully_played:
-                return math.inf  # all of it: the transport keeps the item's transcript
             return 1000 * self.played.get(item_id, 0) / self.rate
 
     def idle(self) -> bool:
@@ -261,7 +255,8 @@ async def main(args: argparse.Namespace) -> int:
             speaker.end(ev.item_id)
 
         def on_interrupted(ev: AudioInterruptedEvent) -> None:
-            print(f"[barge-in] reply {ev.item_id} stopped at {ev.audio_end_ms} ms", flush=True)
+            if ev.truncated:  # (not when the reply had played to its end)
+                print(f"[barge-in] reply {ev.item_id} cut at {ev.audio_end_ms} ms", flush=True)
 
         def on_transcript(ev: dict[str, Any]) -> None:
             print(f"assistant: {ev['transcript']}", flush=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import importlib.util
 import os
 import queue
@@ -54,8 +55,8 @@ def no_sound_stack(tmp_path: Path) -> Path:
     return fake
 
 
-def example_env(*path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+def example_env(*path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | extra
     env["PYTHONPATH"] = os.pathsep.join([*map(str, path), env.get("PYTHONPATH", "")])
     return env
 
@@ -77,11 +78,18 @@ def run_example(
 class Running:
     """An example running in the background; its output lines are collected as they come."""
 
-    def __init__(self, name: str, *args: str, cwd: Path, path: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        *args: str,
+        cwd: Path,
+        path: tuple[Path, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(EXAMPLES / name), *args],
             cwd=cwd,
-            env=example_env(*path),
+            env=example_env(*path, **(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -169,50 +177,79 @@ SPEAKER_RATE = 24000
 BARGE_IN_S = 2.2  # where the user starts speaking over the first reply
 
 
-def write_conversation_wav(path: Path) -> None:
+def write_conversation_wav(
+    path: Path, rate: int = MIC_RATE, speak_again_at: float | None = None
+) -> None:
     """The microphone: a question (a loud tone), a pause long enough for the server's VAD to
     end the turn (the reply starts), speech again over the reply (a barge-in), then
-    quiet while the second reply plays."""
+    quiet while the second reply plays; and optionally speech again at ``speak_again_at``."""
 
     def tone(s: float) -> np.ndarray:
-        t = np.arange(int(s * MIC_RATE)) / MIC_RATE
+        t = np.arange(int(s * rate)) / rate
         return (8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2")
 
     def quiet(s: float) -> np.ndarray:
-        return np.zeros(int(s * MIC_RATE), dtype="<i2")
+        return np.zeros(int(s * rate), dtype="<i2")
 
-    pcm = np.concatenate([quiet(0.2), tone(0.5), quiet(BARGE_IN_S - 0.7), tone(0.5), quiet(0.3)])
+    parts = [quiet(0.2), tone(0.5), quiet(BARGE_IN_S - 0.7), tone(0.5), quiet(0.3)]
+    if speak_again_at is not None:
+        parts += [quiet(speak_again_at - BARGE_IN_S - 0.8), tone(0.5), quiet(0.3)]
+    pcm = np.concatenate(parts)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(MIC_RATE)
+        w.setframerate(rate)
         w.writeframes(pcm.tobytes())
 
 
-def played_segments(path: Path) -> list[tuple[float, float]]:
-    """(start, end) in seconds of each stretch of sound in what the speaker played: samples
-    from the first to the last non-zero one, split at gaps of more than 40 ms."""
+@dataclasses.dataclass(frozen=True)
+class Played:
+    """What the speaker played (the output WAV), before and after ``split_s``: the first
+    reply, which the barge-in stopped, and the second, which played to its end."""
+
+    first_ms: float
+    first_end_s: float  # when the first reply's sound stopped
+    second_ms: float
+
+
+def played(
+    path: Path,
+    rate: int = SPEAKER_RATE,
+    split_s: float = BARGE_IN_S + 0.5,
+    end_s: float | None = None,
+) -> Played:
+    """Sound is counted sample by sample (see ``reply_audio``), so gaps from underruns do
+    not matter."""
     with wave.open(str(path), "rb") as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, SPEAKER_RATE)
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, rate)
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    loud = np.flatnonzero(pcm)
-    if len(loud) == 0:
-        return []
-    gap = SPEAKER_RATE * 40 // 1000
-    breaks = np.flatnonzero(np.diff(loud) > gap)
-    starts = np.concatenate([[loud[0]], loud[breaks + 1]])
-    ends = np.concatenate([loud[breaks], [loud[-1]]]) + 1
-    return [(s / SPEAKER_RATE, e / SPEAKER_RATE) for s, e in zip(starts, ends, strict=True)]
+    cut = int(split_s * rate)
+    end = len(pcm) if end_s is None else int(end_s * rate)
+    first, second = np.flatnonzero(pcm[:cut]), np.flatnonzero(pcm[cut:end])
+    first_end = (first[-1] + 1) / rate if len(first) else 0.0
+    return Played(1000 * len(first) / rate, first_end, 1000 * len(second) / rate)
 
 
+def reply_audio(ms: int) -> bytes:
+    """A reply for the mock to speak (24 kHz PCM16): a tone above 0, so that every sample
+    of it that the speaker plays is a non-zero sample in the output file."""
+    t = np.arange(24 * ms) / 24000
+    return (2000 + 1000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes()
+
+
+REPLIES = [{"audio": reply_audio(3000)}, {"audio": reply_audio(1200)}]
+
+# The mock's reply audio as the real API sends it (as fast as it can: the whole reply is
+# queued when the user barges in) and paced in 20 ms deltas (the speaker's 100 ms jitter
+# buffer then makes what it played differ from the time since the first audio arrived).
+DELIVERY = {"burst": {}, "paced": {"realtime": True, "chunk_ms": 20}}
+
+
+@pytest.mark.parametrize("delivery", DELIVERY)
 def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position(
-    tmp_path: Path, mock_server: Any, no_sound_stack: Path
+    tmp_path: Path, mock_server: Any, no_sound_stack: Path, delivery: str
 ) -> None:
-    # Paced in 20 ms deltas like the real API's stream: the speaker's 100 ms jitter buffer
-    # then makes what it played differ from the time since the first audio arrived.
-    server = mock_server(
-        realtime=True, chunk_ms=20, responses=[{"audio_ms": 3000}, {"audio_ms": 1200}]
-    )
+    server = mock_server(responses=REPLIES, **DELIVERY[delivery])
     write_conversation_wav(tmp_path / "in.wav")
     run = Running(
         "voice_chat.py",
@@ -231,29 +268,24 @@ def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position
     finally:
         run.kill()
     assert status == 0, stdout + stderr
-    segments = played_segments(tmp_path / "out.wav")
-    assert len(segments) == 2, segments
-    (start1, end1), (start2, end2) = segments
+    out = played(tmp_path / "out.wav")
     # Playback of the first reply stopped at once when the user spoke over it: the server's
-    # VAD needs 60 ms of speech, the delivery and one 20 ms block the rest.
-    assert BARGE_IN_S < end1 < BARGE_IN_S + 0.2, segments
-    # The second reply played whole.
-    assert abs((end2 - start2) - 1.2) < 0.01, segments
+    # VAD needs 60 ms of speech, then the delivery and one 20 ms block.
+    assert BARGE_IN_S < out.first_end_s < BARGE_IN_S + 0.3, out
+    assert abs(out.second_ms - 1200) <= 1, out  # the second reply played whole
 
-    truncates = server.received(type="conversation.item.truncate")
-    assert len(truncates) == 1, truncates
+    (truncate,) = server.received(type="conversation.item.truncate")
     first_item = next(
         ev["item"]["id"] for ev in server.sent() if ev["type"] == "response.output_item.added"
     )
-    assert truncates[0]["item_id"] == first_item
+    assert truncate["item_id"] == first_item
     # Truncated where the speaker stopped: what it played of the first reply (to the ms).
-    played_ms = (end1 - start1) * 1000
-    assert abs(truncates[0]["audio_end_ms"] - played_ms) <= 2, (truncates, played_ms)
-    # The session's server VAD cancels the reply itself (interrupt_response), so the client
-    # sends no response.cancel of its own.
+    assert abs(truncate["audio_end_ms"] - out.first_ms) <= 2, (truncate, out)
+    # The session's server VAD cancels a reply in progress itself (interrupt_response), so
+    # the client sends no response.cancel of its own.
     statuses = [ev["response"]["status"] for ev in server.sent() if ev["type"] == "response.done"]
-    assert statuses == ["cancelled", "completed"]
-    assert f"stopped at {truncates[0]['audio_end_ms']} ms" in stdout
+    assert statuses == ["cancelled" if delivery == "paced" else "completed", "completed"]
+    assert f"cut at {truncate['audio_end_ms']} ms" in stdout
     assert stdout.count("[you]") == 2
 
 
@@ -271,9 +303,107 @@ def test_voice_chat_runs_on_its_embedded_mock_without_a_key(
     assert "embedded mock server" in out.stdout
     assert "[barge-in]" in out.stdout
     assert "assistant: Hello from the mock." in out.stdout
-    segments = played_segments(tmp_path / "out.wav")
-    assert len(segments) == 2, segments
-    assert abs((segments[1][1] - segments[1][0]) - 4.0) < 0.01, segments  # its 4 s reply
+    sound = played(tmp_path / "out.wav")
+    assert BARGE_IN_S < sound.first_end_s < BARGE_IN_S + 0.3, sound
+    # Its 4 s reply, whole (the mock's 440 Hz tone has a sample at 0 every 300 samples).
+    assert abs(sound.second_ms - 4000 * 299 / 300) <= 1, sound
+
+
+FAKE_SOUNDDEVICE = '''
+"""A sound card for test_examples.py, in place of sounddevice: one duplex stream whose
+callback a thread calls in real time, block by block. The microphone plays $FAKE_SD_INPUT
+(then silence); what the callback puts in ``outdata`` is written to $FAKE_SD_OUTPUT when the
+stream closes."""
+import os, threading, time, wave
+import numpy as np
+
+RATE = 48000
+
+def query_devices(kind=None):
+    return {"name": "fake", "default_samplerate": float(RATE)}
+
+class Stream:
+    def __init__(self, *, samplerate, blocksize, channels, dtype, latency, callback):
+        assert (samplerate, channels, dtype) == (RATE, 1, "int16"), (samplerate, channels, dtype)
+        self.block, self.callback, self.played, self.running = blocksize, callback, [], False
+        with wave.open(os.environ["FAKE_SD_INPUT"], "rb") as w:
+            assert w.getframerate() == RATE
+            self.mic = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+    def __enter__(self):
+        self.running = True
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+        return self
+
+    def run(self):
+        start, k = time.monotonic(), 0
+        while self.running:
+            indata = np.zeros((self.block, 1), np.int16)
+            chunk = self.mic[k * self.block : (k + 1) * self.block]
+            indata[: len(chunk), 0] = chunk
+            outdata = np.full((self.block, 1), 12345, np.int16)  # not zeroed, as in PortAudio
+            self.callback(indata, outdata, self.block, None, None)
+            self.played.append(outdata[:, 0].copy())
+            k += 1
+            time.sleep(max(0.0, start + k * self.block / RATE - time.monotonic()))
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        with wave.open(os.environ["FAKE_SD_OUTPUT"], "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(np.concatenate(self.played).tobytes())
+'''
+
+
+def test_voice_chat_on_a_sound_card_barges_in_and_stops_on_ctrl_c(
+    tmp_path: Path, mock_server: Any
+) -> None:
+    """The device mode, on a fake duplex sound card at 48 kHz (the transport resamples both
+    ways): the same barge-in, then Ctrl-C closes the stream and the session, status 0."""
+    fake = tmp_path / "fake_sound_card"
+    fake.mkdir()
+    (fake / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
+    # The third utterance comes after the second reply finished playing: nothing to cut.
+    write_conversation_wav(tmp_path / "mic.wav", rate=48000, speak_again_at=6.0)
+    server = mock_server(responses=REPLIES, **DELIVERY["paced"])
+    run = Running(
+        "voice_chat.py",
+        *("--url", server.url),
+        cwd=tmp_path,
+        path=(fake,),
+        env={
+            "FAKE_SD_INPUT": str(tmp_path / "mic.wav"),
+            "FAKE_SD_OUTPUT": str(tmp_path / "played.wav"),
+        },
+    )
+
+    def done() -> list[dict[str, Any]]:
+        return [e for e in server.sent() if e["type"] == "response.done"]
+
+    try:
+        run.wait_line("Listening", timeout=20)
+        wait_until(lambda: len(done()) == 3, 20, "three responses")
+        time.sleep(1.0)  # the third reply's 0.6 s play out
+        run.proc.send_signal(signal.SIGINT)
+        status, stdout, stderr = run.finish(timeout=20)
+    finally:
+        run.kill()
+    assert status == 0, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    assert [e["response"]["status"] for e in done()] == ["cancelled", "completed", "completed"]
+    sound = played(tmp_path / "played.wav", rate=48000, end_s=6.0)
+    assert BARGE_IN_S < sound.first_end_s < BARGE_IN_S + 0.3, sound
+    assert abs(sound.second_ms - 1200) <= 15, sound
+    (truncate,) = server.received(type="conversation.item.truncate")
+    # Counted in played 48 kHz samples; the resampler's start (a few samples that round to
+    # 0) is the only difference from the sound in the file.
+    assert abs(truncate["audio_end_ms"] - sound.first_ms) <= 15, (truncate, sound)
+    assert stdout.count("[barge-in]") == 1, stdout
+    assert [(c.open, c.closed_by) for c in server.connections] == [(False, "client")]
 
 
 def test_voice_chat_without_a_sound_stack_says_what_to_install(
