@@ -48,6 +48,7 @@ from realtime_ws.testing import MockRealtimeServer
 Pcm = npt.NDArray[np.int16]
 
 BLOCK_MS = 20  # the audio device's block: one microphone chunk and one speaker chunk
+WAV_SPEAKER_RATE = 24000  # the output file's rate in WAV mode
 PREBUFFER_MS = 100  # jitter buffer: a reply starts playing once this much of it is queued
 
 SESSION: SessionConfig = {
@@ -192,7 +193,7 @@ async def run_sound_card(ws: VoiceChat, speaker: Speaker) -> None:
     import sounddevice as sd  # only here: the WAV mode needs neither it nor PortAudio
 
     def callback(indata: Pcm, outdata: Pcm, frames: int, time: Any, status: Any) -> None:
-        ws.send_audio(indata[:, 0].copy())  # converted to the session's format in Rust
+        ws.send_audio(indata)  # copied and converted to the session's format in Rust
         outdata[:, 0] = speaker.read(frames)
 
     block = speaker.rate * BLOCK_MS // 1000
@@ -228,7 +229,7 @@ def sound_card_rate() -> int:
 async def main(args: argparse.Namespace) -> int:
     if args.input_wav:
         mic, mic_rate = read_wav(args.input_wav)
-        speaker = Speaker(args.output_rate)
+        speaker = Speaker(WAV_SPEAKER_RATE)
     else:
         mic, mic_rate = np.zeros(0, np.int16), sound_card_rate()
         speaker = Speaker(mic_rate)
@@ -284,7 +285,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", help="a Realtime server URL (default: the OpenAI API)")
     p.add_argument("--input-wav", help="16-bit WAV to use as the microphone (no sound card)")
     p.add_argument("--output-wav", help="where to write what the speaker played")
-    p.add_argument("--output-rate", type=int, default=24000, help="speaker rate in WAV mode")
     p.add_argument("--max-seconds", type=float, default=120.0, help="WAV mode: stop after this")
     args = p.parse_args(argv)
     if bool(args.input_wav) != bool(args.output_wav):
