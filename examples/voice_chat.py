@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import threading
 import wave
@@ -189,8 +190,12 @@ async def run_wav_device(
 
 
 async def run_sound_card(ws: VoiceChat, speaker: Speaker) -> None:
-    """Microphone and speaker through one duplex sounddevice stream, until Ctrl-C."""
+    """Microphone and speaker through one duplex sounddevice stream, until Ctrl-C/SIGTERM."""
     import sounddevice as sd  # only here: the WAV mode needs neither it nor PortAudio
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
     def callback(indata: Pcm, outdata: Pcm, frames: int, time: Any, status: Any) -> None:
         ws.send_audio(indata)  # copied and converted to the session's format in Rust
@@ -206,7 +211,7 @@ async def run_sound_card(ws: VoiceChat, speaker: Speaker) -> None:
         callback=callback,
     ):
         print("Listening: speak (Ctrl-C to quit).", flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
 
 
 def sound_card_rate() -> int:

@@ -57,6 +57,7 @@ def no_sound_stack(tmp_path: Path) -> Path:
 
 def example_env(*path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | extra
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang that gets aborted shows where each thread was
     env["PYTHONPATH"] = os.pathsep.join([*map(str, path), env.get("PYTHONPATH", "")])
     return env
 
@@ -126,8 +127,18 @@ class Running:
                 return
 
     def finish(self, timeout: float) -> tuple[int, str, str]:
-        """Waits for the exit; returns (status, all of stdout, stderr)."""
-        status = self.proc.wait(timeout=timeout)
+        """Waits for the exit; returns (status, all of stdout, stderr). A process that does
+        not exit in time is aborted: its threads' stacks (faulthandler) are in the failure."""
+        try:
+            status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=10)
+            for t in self._readers:
+                t.join(timeout=5)
+            raise AssertionError(
+                f"no exit within {timeout} s; stdout: {self.stdout}\n" + "".join(self.stderr)
+            ) from None
         for t in self._readers:
             t.join(timeout=5)
         while not self.lines.empty():
