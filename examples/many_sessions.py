@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from realtime_ws import DEFAULT_BASE_URL, OpenAIRealtimeWebSocket, SessionConfig
 from realtime_ws.testing import MockRealtimeServer
@@ -51,31 +52,36 @@ class Counts:
     closed: int = 0
     failed: int = 0
 
+    def reply(self) -> None:
+        self.replied += 1
+        if self.replied == self.sessions:
+            print(f"all {self.sessions} sessions replied", flush=True)
+
 
 async def hold_session(
     i: int, url: str, api_key: str, connects: asyncio.Semaphore, counts: Counts
 ) -> None:
-    """Opens session ``i``, has one exchange, then holds it open until cancelled."""
+    """Opens session ``i``, says hello, then holds it open until cancelled (the shutdown)
+    or until the server ends it (a failure)."""
     try:
         async with OpenAIRealtimeWebSocket(api_key=api_key, base_url=url) as ws:
-            replied = asyncio.Event()
-            ws.on("turn_done", replied.set)
+            ended = asyncio.Event()
+            ws.on("disconnected", ended.set)
+            ws.on("turn_done", counts.reply)
+            ws.on("error", lambda ev: print(f"session {i}: {ev.error}", file=sys.stderr))
             async with connects:  # the handshake is what is bounded, not the session
                 await ws.connect(initial_session_config=session_config(i))
             counts.connected += 1
             if counts.connected == counts.sessions:
                 print(f"all {counts.sessions} sessions connected", flush=True)
             ws.send_message("Hello!")
-            await replied.wait()
-            counts.replied += 1
-            if counts.replied == counts.sessions:
-                print(f"all {counts.sessions} sessions replied", flush=True)
-            await asyncio.Event().wait()  # hold the session until the shutdown cancels us
+            await ended.wait()
+            raise ConnectionError(f"the server ended the session: {ws.last_close}")
     except asyncio.CancelledError:
         raise  # the shutdown: `async with` has closed the session on the way out
     except Exception as exc:
         counts.failed += 1
-        print(f"session {i} failed: {exc!r}", file=sys.stderr)
+        print(f"session {i} failed: {exc}", file=sys.stderr)
     finally:
         counts.closed += 1  # closed (or never opened): nothing of it is left
 
@@ -98,13 +104,17 @@ async def main(args: argparse.Namespace) -> int:
             asyncio.create_task(hold_session(i, url, key or "sk-local", connects, counts))
             for i in range(args.sessions)
         ]
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.duration)
-
+        # Until a signal, --duration, or every session has failed (a session task only ends
+        # by itself when it fails).
+        stopped = asyncio.ensure_future(stop.wait())
+        ended = asyncio.gather(*tasks, return_exceptions=True)
+        waiters: list[asyncio.Future[Any]] = [stopped, ended]
+        await asyncio.wait(waiters, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
         print(f"shutting down: closing {args.sessions} sessions", flush=True)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await ended
     print(
         f"closed {counts.closed}/{args.sessions} sessions "
         f"({counts.connected} had connected, {counts.replied} replied, {counts.failed} failed)",

@@ -654,3 +654,22 @@ def test_checker_fails_when_there_is_nothing_to_check(tmp_path: Path) -> None:
     out = run_checker(tmp_path, "# Title\n\n```sh\npip install .\n```\n")
     assert out.returncode == 2
     assert "no Python block to check" in out.stderr
+
+
+def test_many_sessions_exits_by_itself_when_every_session_fails(
+    tmp_path: Path, mock_server: Any
+) -> None:
+    """A wrong key: the server accepts the upgrade, sends ``invalid_api_key`` and closes
+    (as the real API does). Every session fails, and the program ends instead of waiting
+    for a signal."""
+    server = mock_server(api_key="sk-the-right-one")
+    out = run_example(
+        "many_sessions.py", *("--url", server.url, "--sessions", "4"), cwd=tmp_path, timeout=30
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "closed 4/4 sessions (4 had connected, 0 replied, 4 failed)" in out.stdout
+    assert out.stderr.count("invalid_api_key") >= 4, out.stderr
+    # Each ends as "the server ended the session", or, when the close came before the task
+    # resumed after connect(), with the NotConnectedError of its send_message().
+    assert out.stderr.count(" failed: ") == 4, out.stderr
+    assert not any(c.open for c in server.connections)
