@@ -673,3 +673,19 @@ def test_many_sessions_exits_by_itself_when_every_session_fails(
     # resumed after connect(), with the NotConnectedError of its send_message().
     assert out.stderr.count(" failed: ") == 4, out.stderr
     assert not any(c.open for c in server.connections)
+
+
+def test_many_sessions_notices_sessions_the_server_ends(tmp_path: Path, mock_server: Any) -> None:
+    server = mock_server()
+    run = Running("many_sessions.py", *("--url", server.url, "--sessions", "3"), cwd=tmp_path)
+    try:
+        run.wait_line("all 3 sessions replied", timeout=20)
+        for conn in range(3):
+            server.close_connection(1001, "going away", conn=conn)
+        status, stdout, stderr = run.finish(timeout=20)
+    finally:
+        run.kill()
+    assert status == 1, stdout + stderr
+    assert "closed 3/3 sessions (3 had connected, 3 replied, 3 failed)" in stdout
+    assert stderr.count("the server ended the session") == 3, stderr
+    assert "code=1001" in stderr
