@@ -86,7 +86,9 @@ async def main(question: str, url: str | None, mock: bool) -> int:
                     print(f"tool call: {event.tool.name}({event.arguments})", flush=True)
                 elif event.type == "tool_end":
                     print(f"tool output: {event.output}", flush=True)
-                elif event.type == "history_updated":
+                elif event.type == "history_added":  # a new item, complete or not
+                    history = [*history, event.item]
+                elif event.type == "history_updated":  # the whole history, items updated
                     history = event.history
                 elif event.type == "error":
                     print(f"error: {event.error}", file=sys.stderr)
