@@ -8,7 +8,12 @@ SDK's event models before it stops.
 
 ``voice_chat.py`` runs in its WAV mode with a ``sounddevice`` module on the path that
 raises when imported: the WAV mode must not import it (no PortAudio in CI), and without a
-sound stack the device mode must exit with a hint, not a traceback.
+sound stack the device mode must exit with a hint, not a traceback. Its device mode runs on
+a fake duplex sound card (``FAKE_SOUNDDEVICE``: a thread calling the stream callback in real
+time, as PortAudio does). The barge-in tests compare the ``conversation.item.truncate`` the
+server received with what the speaker wrote to its output (sample counts).
+
+``scripts/check_readme_examples.py`` is tested here too (block extraction, error lines).
 """
 
 from __future__ import annotations
@@ -273,7 +278,7 @@ def test_voice_chat_barge_in_stops_playback_and_truncates_at_the_played_position
         # Audio of the interrupted reply still arriving after the barge-in (deltas that were
         # in flight): it must not be played.
         late = [e for e in server.sent() if e["type"] == "response.output_audio.delta"][-1]
-        late_pcm = (np.full(SPEAKER_RATE // 2, 5000, dtype="<i2")).tobytes()
+        late_pcm = np.full(SPEAKER_RATE // 2, 5000, dtype="<i2").tobytes()
         server.send(late | {"event_id": "evt_late", "delta": base64.b64encode(late_pcm).decode()})
         status, stdout, stderr = run.finish(timeout=30)
     finally:
