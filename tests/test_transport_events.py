@@ -790,3 +790,25 @@ async def test_the_sole_audio_listener_keeps_emit_semantics(make_server) -> None
     ws.off("audio", sole)
     assert ws._audio_sink is None
     await ws.aclose()
+
+
+async def test_speech_started_truncates_at_the_reported_playback_position(make_server) -> None:
+    server, ws = await connected(make_server)
+    await settled(server, ws)
+    interrupted: list[AudioInterruptedEvent] = []
+    ws.on("audio_interrupted", interrupted.append)
+    server.send(ev_response_created())
+    server.send(ev_audio_delta(PCM_100MS * 5, iid="item_p"))  # 500 ms received
+    await until(lambda: ws.current_item_id == "item_p")
+    assert ws.report_playback("elsewhere", 10) is False
+    assert ws.report_playback("item_p", 37.5) is True  # the player is behind the clock
+    await asyncio.sleep(0.2)  # the clock estimate is now >= 200 ms
+    server.send(ev_speech_started())
+    truncate = await server.wait_for("conversation.item.truncate")
+    assert truncate["item_id"] == "item_p"
+    assert truncate["audio_end_ms"] == 37
+    await until(lambda: bool(interrupted))
+    assert interrupted[0].audio_end_ms == 37
+    with pytest.raises(TypeError):
+        ws.report_playback("item_p", "12")  # type: ignore[arg-type]
+    await ws.aclose()

@@ -366,6 +366,20 @@ class OpenAIRealtimeWebSocket(ConversationMethods, CoreEventDispatch, Connection
             self._interrupt(elapsed, cancel_ongoing_response)
         self._core.reset_playback()
 
+    def report_playback(self, item_id: str, played_ms: float, *, content_index: int = 0) -> bool:
+        """Tells the transport how much of ``item_id`` your player has actually played.
+
+        Without it, an interruption truncates at the reference's estimate: the time
+        since the item's first audio arrived, which runs ahead of what was heard by
+        whatever your player buffers. Report from the player (any thread; it only
+        takes a lock in the core) and ``speech_started`` / :meth:`interrupt` truncate
+        at the reported position instead. Only the item being tracked (the one whose
+        audio arrived last) takes a report; returns whether this one was taken.
+        """
+        if isinstance(played_ms, bool) or not isinstance(played_ms, (int, float)):
+            raise ArgumentTypeError(f"played_ms must be a number, got {type(played_ms).__name__}")
+        return self._core.report_playback(item_id, float(played_ms), content_index)
+
 
 def _spec_tuple(spec: AudioSpec | None, name: str) -> tuple[int, str] | None:
     if spec is None:

@@ -529,6 +529,17 @@ impl Transport {
             .playback_elapsed(monotonic_ms())
     }
 
+    /// The player has played `played_ms` of `item_id`; True if that is the
+    /// item being tracked (see `Session::report_playback`).
+    #[pyo3(signature = (item_id, played_ms, content_index=0))]
+    fn report_playback(&self, item_id: &str, played_ms: f64, content_index: i64) -> bool {
+        self.shared
+            .state
+            .lock()
+            .session
+            .report_playback(item_id, content_index, played_ms)
+    }
+
     /// Forgets the tracked playback (and output audio still in the resampler).
     fn reset_playback(&self) {
         self.shared.state.lock().session.reset_playback();

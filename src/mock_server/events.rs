@@ -477,7 +477,10 @@ mod wire_order_tests {
         let v = json!({"type": "response.done", "event_id": "e1",
                        "response": {"id": "r", "a\"b": [1, null]}, "zeta": "\u{2028}"});
         let wire = to_wire(&v);
-        assert!(wire.starts_with(r#"{"type":"response.done","event_id":"e1","#), "{wire}");
+        assert!(
+            wire.starts_with(r#"{"type":"response.done","event_id":"e1","#),
+            "{wire}"
+        );
         let back: Value = serde_json::from_str(&wire).expect("valid JSON");
         assert_eq!(back, v);
         assert_eq!(to_wire(&json!([1])), "[1]");

@@ -739,6 +739,12 @@ impl Session {
         self.audio.discard_output();
     }
 
+    /// The application's player has played `played_ms` of the item: later
+    /// interruptions truncate there instead of at the clock estimate.
+    pub fn report_playback(&mut self, item_id: &str, content_index: i64, played_ms: f64) -> bool {
+        self.playback.report(item_id, content_index, played_ms)
+    }
+
     /// `_after_audio_done_event` called from a Python override: generation done.
     pub fn mark_audio_done(&mut self) {
         self.playback.generation_done = true;

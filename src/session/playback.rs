@@ -27,6 +27,9 @@ pub struct Playback {
     /// application may still be playing what it buffered (0.20's
     /// `#audioGenerationDone`).
     pub generation_done: bool,
+    /// What the application's player reported it has played of this item
+    /// (`report_playback`); when set, it replaces the clock estimate.
+    pub played_ms: Option<f64>,
 }
 
 impl Playback {
@@ -56,13 +59,28 @@ impl Playback {
         self.audio_length_ms += format.bytes_to_ms(decoded_len);
     }
 
-    /// Milliseconds since the item's first audio, or `None` when there is
-    /// nothing to interrupt (no audio received, or tracking was reset).
+    /// Milliseconds played of the item: what the player reported, else the
+    /// time since the item's first audio (the reference's estimate); `None`
+    /// when there is nothing to interrupt (no audio received, or reset).
     pub fn elapsed(&self, now: f64) -> Option<f64> {
         match (&self.item_id, self.first_audio_ms) {
-            (Some(_), Some(t0)) => Some(now - t0),
+            (Some(_), Some(t0)) => Some(self.played_ms.unwrap_or(now - t0)),
             _ => None,
         }
+    }
+
+    /// The player has played `played_ms` of `item_id`/`content_index`. Only the
+    /// item being tracked takes it (a report for an older or unknown item says
+    /// nothing about where the current one is). Returns whether it was taken.
+    pub fn report(&mut self, item_id: &str, content_index: i64, played_ms: f64) -> bool {
+        let current = self.item_id.as_deref() == Some(item_id)
+            && self.content_index == Some(content_index)
+            && played_ms.is_finite()
+            && played_ms >= 0.0;
+        if current {
+            self.played_ms = Some(played_ms);
+        }
+        current
     }
 
     /// The truncation for an interruption after `elapsed_ms` (`_interrupt`).

@@ -992,3 +992,25 @@ fn an_idle_session_allocates_no_timing() {
     feed(&mut s, response_done("r1"), 2.0);
     assert!(s.timing.is_none());
 }
+
+#[test]
+fn a_reported_playback_position_replaces_the_clock_for_the_current_item_only() {
+    let mut s = Session::default();
+    feed(&mut s, response_created("r1"), 0.0);
+    feed(&mut s, audio_delta("a1", 0, 48_000), 1_000.0); // 1 s of audio at t=1 s
+    assert!(!s.report_playback("other", 0, 10.0));
+    assert!(!s.report_playback("a1", 1, 10.0));
+    assert!(!s.report_playback("a1", 0, f64::NAN));
+    assert_eq!(s.playback_elapsed(1_500.0), Some(500.0)); // the clock, still
+    assert!(s.report_playback("a1", 0, 120.0)); // the player is behind the clock
+    let mut out = Output::default();
+    let i = s.interrupt(true, 1_500.0, &mut out).expect("interrupted");
+    assert_eq!(i.audio_end_ms, 120);
+    assert_eq!(
+        frames(&out).last().map(|f| f["audio_end_ms"].clone()),
+        Some(json!(120))
+    );
+    // A new item starts from the clock again.
+    feed(&mut s, audio_delta("a2", 0, 4_800), 2_000.0);
+    assert_eq!(s.playback_elapsed(2_050.0), Some(50.0));
+}
