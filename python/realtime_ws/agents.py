@@ -36,9 +36,9 @@ Differences that remain (each checked in ``tests/test_agents_model.py``):
   or ``conversation.item.truncated`` names (the TS reference's rule; the public API has no
   switch for it); this model also retrieves its last audio item, as the original does. When
   those differ, the server gets one more ``conversation.item.retrieve``.
-- ``response.create`` goes through the transport's Rust sequencer: event ids are
-  ``realtime_ws_response_create_<n>``; a server error linked to an automatic request makes it
-  send the request again (the TS reference's rule; the original drops it); a raw
+- ``response.create`` goes through the transport's Rust sequencer (at most one response
+  active or requested; a create the server rejects is dropped, as in the original and the TS
+  reference 0.20): event ids are ``realtime_ws_response_create_<n>``; a raw
   ``response.create`` message loses its own ``event_id`` and, without a ``response`` body, is
   coalesced with automatic requests.
 - The tracing ``session.update`` sent on ``session.created`` has no ``model`` field, and with
